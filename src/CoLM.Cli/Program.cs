@@ -1,0 +1,1 @@
+Console.WriteLine("colm: not built yet");
