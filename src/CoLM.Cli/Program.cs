@@ -1,1 +1,3 @@
-Console.WriteLine("colm: not built yet");
+using CoLM.Cli;
+
+return await ColmCommand.RunAsync(args, CancellationToken.None);

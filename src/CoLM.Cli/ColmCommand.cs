@@ -1,0 +1,107 @@
+using CoLM.Cluster.Configuration;
+using CoLM.Cluster.Hosting;
+using CoLM.Cluster.Runs;
+using CoLM.Data;
+using CoLM.Training;
+
+namespace CoLM.Cli;
+
+/// <summary>`colm`: the entry point of every verb. Exit codes: 0 done, 1 run failed, 2 bad input, 130 interrupted.</summary>
+public static class ColmCommand
+{
+    public const int Ok = 0, RunFailed = 1, BadInput = 2, Interrupted = 130;
+
+    private const string Usage = """
+        usage:
+          colm train [--config FILE.conf]... [--set colm.key=value]... [--resume RUN_DIR] [--quiet]
+              Trains with CoLM coresets. With no arguments: the embedded default (a small
+              Llama-style model with LoRA on the built-in 10-source mixture, 2 trainer actors).
+          colm bench step [--config FILE.conf]... [--set colm.key=value]...
+              One CoLM step (pool L, coreset b) split into sketch, select, train and all-reduce,
+              against a big-batch step on L, with peak memory above the process baseline.
+
+        Settings and their defaults: hocon/colm.conf. Example:
+          colm train --set colm.train.steps=100 --set colm.selection.method=random
+        """;
+
+    public static async Task<int> RunAsync(string[] args, CancellationToken external)
+    {
+        try
+        {
+            var cl = CommandLine.Parse(args);
+            if (cl.Help || cl.Verb.Length == 0)
+            {
+                Console.WriteLine(Usage);
+                return cl.Help ? Ok : BadInput;
+            }
+            return cl.Verb switch
+            {
+                "train" => await TrainAsync(cl, external),
+                "bench step" => StepBenchmark.Run(cl.ConfigFiles, cl.Sets),
+                _ => throw new UsageException($"unknown command '{cl.Verb}'"),
+            };
+        }
+        catch (Exception e) when (IsBadInput(e))
+        {
+            Console.Error.WriteLine($"colm: error: {e.Message}");
+            if (e is UsageException) Console.Error.WriteLine("run `colm --help` for usage");
+            return BadInput;
+        }
+    }
+
+    private static async Task<int> TrainAsync(CommandLine cl, CancellationToken external)
+    {
+        var plan = RunPlan.Prepare(cl.ConfigFiles, cl.Sets, cl.Resume);
+        var progress = new ConsoleProgress(cl.Quiet);
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(external);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            // First Ctrl-C: finish the step, checkpoint, stop. A second one kills the process.
+            if (interrupt.IsCancellationRequested) return;
+            e.Cancel = true;
+            progress.OnNotice("interrupt: stopping after this step with a checkpoint (Ctrl-C again to abort)");
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var s = plan.Settings;
+            if (!cl.Quiet)
+            {
+                Console.WriteLine($"colm: run {plan.Run.Path}");
+                Console.WriteLine($"colm: {plan.Data.Train.Count} train / {plan.Data.Heldout.Count} held-out examples from {plan.Data.SourceNames.Count} sources ({plan.Data.TruncatedCount} truncated); " +
+                                  $"{s.Selection.Method} L={s.Selection.Pool} b={s.Selection.TrainedPerStep}, {s.Train.Trainers} trainers, {s.Train.Steps} steps" +
+                                  (plan.ResumeFrom is { } r ? $", resuming from step {r.Step}" : ""));
+            }
+            var result = await LocalRun.RunAsync(plan, progress, interrupt.Token);
+            progress.EndLine();
+            switch (result.State)
+            {
+                case "failed":
+                    Console.Error.WriteLine($"colm: run failed: {result.Error}");
+                    return RunFailed;
+                default:
+                    if (!cl.Quiet)
+                    {
+                        Console.WriteLine();
+                        Console.WriteLine(File.ReadAllText(plan.Run.ReportFile));
+                        Console.WriteLine($"colm: {result.State} at step {result.Step}; run directory {result.RunDirectory}");
+                    }
+                    return interrupt.IsCancellationRequested && !external.IsCancellationRequested ? Interrupted : Ok;
+            }
+        }
+        catch (Exception e) when (IsBadInput(e))
+        {
+            progress.EndLine();
+            plan.Run.WriteStatus("failed", e.Message, 0);
+            throw;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static bool IsBadInput(Exception e) => e is UsageException or ConfigException or DataFormatException
+        or RunDirectoryException or CheckpointMismatchException;
+}

@@ -1,0 +1,41 @@
+namespace CoLM.Cli;
+
+/// <summary>The parsed command line: a verb path (e.g. "train", "bench step") and its options.</summary>
+public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles, IReadOnlyList<string> Sets,
+    string? Resume, bool Quiet, bool Help)
+{
+    public static CommandLine Parse(IReadOnlyList<string> args)
+    {
+        var verb = new List<string>();
+        var configs = new List<string>();
+        var sets = new List<string>();
+        string? resume = null;
+        bool quiet = false, help = false;
+        for (int i = 0; i < args.Count; i++)
+        {
+            string a = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Count) throw new UsageException($"{a} needs a value");
+                return args[++i];
+            }
+            switch (a)
+            {
+                case "--config": configs.Add(Value()); break;
+                case "--set": sets.Add(Value()); break;
+                case "--resume": resume = Value(); break;
+                case "--quiet" or "-q": quiet = true; break;
+                case "--help" or "-h": help = true; break;
+                default:
+                    if (a.StartsWith("--set=", StringComparison.Ordinal)) sets.Add(a["--set=".Length..]);
+                    else if (a.StartsWith("--config=", StringComparison.Ordinal)) configs.Add(a["--config=".Length..]);
+                    else if (a.StartsWith('-')) throw new UsageException($"unknown option '{a}'");
+                    else verb.Add(a);
+                    break;
+            }
+        }
+        return new CommandLine(string.Join(' ', verb), configs, sets, resume, quiet, help);
+    }
+}
+
+public sealed class UsageException(string message) : Exception(message);

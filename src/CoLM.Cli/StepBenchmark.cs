@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using System.Globalization;
+using CoLM.Cluster.Configuration;
+using CoLM.Cluster.Hosting;
+using CoLM.Collectives;
+using CoLM.Data;
+using CoLM.Selection;
+using CoLM.Telemetry;
+using CoLM.Training;
+using CoLM.Training.Settings;
+
+namespace CoLM.Cli;
+
+/// <summary>
+/// `colm bench step`: one CoLM step (pool L, coreset b = L/2) against a big-batch step on L, on
+/// the configured model, through the same replica, collective and selector code a run uses
+/// (trainer replicas on their own threads; the actor messaging around them is left out).
+/// Both variants are measured in this one process, alternately, and reported as medians.
+/// </summary>
+public static class StepBenchmark
+{
+    private const int Warmup = 2, Repeats = 7;
+
+    public static int Run(IReadOnlyList<string> configFiles, IReadOnlyList<string> sets)
+    {
+        var settings = SettingsReader.Read(RunPlan.Layer(null, configFiles, sets));
+        int pool = settings.Selection.Pool, budget = Math.Max(1, pool / 2);
+        settings = settings with { Selection = settings.Selection with { Method = SelectionMethod.Colm, Budget = budget } };
+        var data = RunPlan.LoadData(settings);
+        int world = settings.Train.Trainers;
+        TorchSharp.torch.set_num_threads(settings.Train.ThreadsFor(Environment.ProcessorCount));
+
+        using var group = new InProcessCollectiveGroup(world, settings.Cluster.CollectiveTimeout);
+        var replicas = Enumerable.Range(0, world)
+            .Select(r => new TrainerReplica(settings, data, r, group.ForRank(r), FaultInjector.None)).ToArray();
+        var small = SmallSources.BelowMeanSize(data.TrainCountPerSource);
+        var selector = new CoresetSelector(settings.Selection.ToOptions(), small, replicas[0].SketchDimension);
+        var sampler = new PoolSampler(data.Train.Count, settings.Run.Seed);
+        long step = 0;
+
+        var colm = new List<Sample>();
+        var big = new List<Sample>();
+        for (int i = 0; i < Warmup + Repeats; i++)
+        {
+            var ids = sampler.Next(pool);
+            var a = ColmStep(replicas, selector, data, small, ids, budget, ++step, settings);
+            var b = BigBatchStep(replicas, ids, ++step);
+            if (i >= Warmup)
+            {
+                colm.Add(a);
+                big.Add(b);
+            }
+        }
+        foreach (var r in replicas) r.Dispose();
+
+        Print(settings, pool, budget, world, colm, big);
+        return 0;
+    }
+
+    private sealed record Sample(double Sketch, double Select, double Train, double AllReduce, double Total, long PeakAboveBaseline);
+
+    private static Sample ColmStep(TrainerReplica[] replicas, CoresetSelector selector, DataMixture data, bool[] small,
+        int[] pool, int budget, long step, ColmSettings s)
+    {
+        var (baseline, reset) = BeginMemoryWindow();
+        var total = Stopwatch.StartNew();
+        long probeSeed = ProbeDirections.SeedForStep(s.Run.Seed, step);
+        var toSketch = pool.Where(id => !small[data.Train[id].SourceId]).ToArray();
+        var shares = Split(toSketch, replicas.Length);
+        var clock = Stopwatch.StartNew();
+        var sketches = Parallel(replicas, r => r.Sketch(shares[r.Rank], probeSeed));
+        double sketch = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        int k = s.Selection.Probes;
+        var losses = new float[pool.Length];
+        var coefficients = new float[pool.Length * k];
+        var row = pool.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+        for (int r = 0; r < replicas.Length; r++)
+            for (int j = 0; j < shares[r].Length; j++)
+            {
+                int i = row[shares[r][j]];
+                losses[i] = sketches[r].Losses[j];
+                Array.Copy(sketches[r].Coefficients, j * k, coefficients, i * k, k);
+            }
+        var selection = selector.Select(new PoolSketch(pool, pool.Select(id => data.Train[id].SourceId).ToArray(), losses,
+            coefficients, probeSeed, k, replicas[0].SketchDimension), budget, probeSeed ^ 0x5E1EC7);
+        double select = clock.Elapsed.TotalSeconds;
+
+        var (trainTime, allReduce) = Train(replicas, selection.ExampleIds, step);
+        return new Sample(sketch, select, trainTime, allReduce, total.Elapsed.TotalSeconds, PeakAbove(baseline, reset));
+    }
+
+    private static Sample BigBatchStep(TrainerReplica[] replicas, int[] pool, long step)
+    {
+        var (baseline, reset) = BeginMemoryWindow();
+        var total = Stopwatch.StartNew();
+        var (trainTime, allReduce) = Train(replicas, pool, step);
+        return new Sample(0, 0, trainTime, allReduce, total.Elapsed.TotalSeconds, PeakAbove(baseline, reset));
+    }
+
+    private static (double Train, double AllReduce) Train(TrainerReplica[] replicas, int[] ids, long step)
+    {
+        var shares = Split(ids, replicas.Length);
+        var clock = Stopwatch.StartNew();
+        var outcomes = Parallel(replicas, r => r.Train(step, shares[r.Rank], Enumerable.Repeat(1f, shares[r.Rank].Length).ToArray(), ids.Length, false));
+        double wall = clock.Elapsed.TotalSeconds;
+        double allReduce = outcomes.Max(o => o.AllReduce.TotalSeconds);
+        return (wall - allReduce, allReduce);
+    }
+
+    private static T[] Parallel<T>(TrainerReplica[] replicas, Func<TrainerReplica, T> work)
+    {
+        var tasks = replicas.Select(r => Task.Factory.StartNew(() => work(r), TaskCreationOptions.LongRunning)).ToArray();
+        Task.WaitAll(tasks);
+        return tasks.Select(t => t.Result).ToArray();
+    }
+
+    private static (long Baseline, bool Reset) BeginMemoryWindow()
+    {
+        GC.Collect();
+        bool reset = PeakMemory.TryResetPeak();
+        return (PeakMemory.CurrentBytes(), reset);
+    }
+
+    private static long PeakAbove(long baseline, bool reset) => reset ? Math.Max(0, PeakMemory.PeakBytes() - baseline) : -1;
+
+    private static int[][] Split(int[] items, int parts) => Enumerable.Range(0, parts)
+        .Select(p => items[(int)((long)items.Length * p / parts)..(int)((long)items.Length * (p + 1) / parts)]).ToArray();
+
+    private static double Median(IEnumerable<double> xs)
+    {
+        var a = xs.Order().ToArray();
+        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
+    }
+
+    private static void Print(ColmSettings s, int pool, int budget, int world, List<Sample> colm, List<Sample> big)
+    {
+        string Ms(double seconds) => (1000 * seconds).ToString("0.0", CultureInfo.InvariantCulture);
+        string Mb(double bytes) => bytes < 0 ? "n/a" : (bytes / (1024.0 * 1024)).ToString("0.0", CultureInfo.InvariantCulture);
+        double cSketch = Median(colm.Select(x => x.Sketch)), cSelect = Median(colm.Select(x => x.Select));
+        double cTrain = Median(colm.Select(x => x.Train)), cReduce = Median(colm.Select(x => x.AllReduce));
+        double cTotal = Median(colm.Select(x => x.Total)), bTotal = Median(big.Select(x => x.Total));
+        double cMem = Median(colm.Select(x => (double)x.PeakAboveBaseline)), bMem = Median(big.Select(x => (double)x.PeakAboveBaseline));
+        Console.WriteLine($"colm bench step: model dim {s.Model.Dim} x {s.Model.Layers} layers, LoRA r={s.Model.Lora.Rank}, " +
+                          $"L={pool}, b={budget}, K={s.Selection.Probes}, {world} trainers, medians of {colm.Count} steps after {Warmup} warm-up");
+        Console.WriteLine();
+        Console.WriteLine("| step | sketch ms | select ms | train ms | all-reduce ms | total ms | peak above baseline MiB |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine($"| CoLM (b from L) | {Ms(cSketch)} | {Ms(cSelect)} | {Ms(cTrain)} | {Ms(cReduce)} | {Ms(cTotal)} | {Mb(cMem)} |");
+        Console.WriteLine($"| big batch (L) | - | - | {Ms(Median(big.Select(x => x.Train)))} | {Ms(Median(big.Select(x => x.AllReduce)))} | {Ms(bTotal)} | {Mb(bMem)} |");
+        Console.WriteLine();
+        string Ratio(double x, double target, bool atMost = true) =>
+            $"{x.ToString("0.00", CultureInfo.InvariantCulture)} (target {(atMost ? "<=" : ">=")} {target.ToString("0.00", CultureInfo.InvariantCulture)}: {((atMost ? x <= target : x >= target) ? "met" : "NOT met")})";
+        Console.WriteLine($"(sketch + select) / CoLM step      = {Ratio((cSketch + cSelect) / cTotal, 0.25)}");
+        Console.WriteLine($"CoLM step time / big-batch time    = {Ratio(cTotal / bTotal, 0.80)}");
+        if (cMem >= 0 && bMem > 0)
+            Console.WriteLine($"CoLM peak memory / big-batch peak  = {Ratio(cMem / bMem, 0.60)}");
+        else
+            Console.WriteLine("peak memory: /proc/self/clear_refs not writable here, no per-step peak");
+    }
+}

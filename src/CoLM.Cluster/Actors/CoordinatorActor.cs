@@ -1,0 +1,607 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using CoLM.Cluster.Runs;
+using CoLM.Data;
+using CoLM.Selection;
+using CoLM.Telemetry;
+using CoLM.Training;
+
+namespace CoLM.Cluster.Actors;
+
+/// <summary>
+/// The run's coordinator, a cluster singleton. It owns the pool sampler, the selector (with
+/// its normaliser history) and the schedule; trainers own the model replicas. One step:
+/// pool -> sketches from every trainer -> select coreset -> balanced train assignment ->
+/// all trainers report StepDone -> maybe evaluate / checkpoint -> next step.
+/// </summary>
+public sealed class CoordinatorActor : ReceiveActor, IWithTimers
+{
+    /// <summary>The coordinator's phases; every transition is logged [old -> new].</summary>
+    private enum Phase
+    {
+        WaitingForTrainers, // until colm.train.trainers have registered
+        Synchronising,      // replicas made identical (start, resume, or after a trainer restart)
+        Sketching,          // trainers compute zeroth-order sketches of their share of the pool
+        Training,           // trainers step on their share of the coreset
+        Evaluating,         // held-out evaluation, split across trainers
+        Checkpointing,      // rank 0 writes its replica state, then the coordinator completes the checkpoint
+        Recovering,         // a trainer restarted: waiting for the others' outstanding replies
+        Finished,           // completed, stopped or failed; nothing more happens
+    }
+
+    private const string PhaseTimerKey = "phase-timeout";
+
+    private readonly CoordinatorContext _ctx;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly SortedDictionary<int, IActorRef> _trainers = new();
+    private readonly HashSet<int> _awaiting = new();
+    private readonly CoresetSelector _selector;
+    private readonly PoolSampler _sampler;
+    private readonly bool[] _isSmallSource;
+    private readonly CheckpointStore _checkpoints;
+    private readonly Stopwatch _runClock = new();
+    private readonly long _runClockOffsetSteps;
+
+    private Phase _phase = Phase.WaitingForTrainers;
+    private long _generation;
+    private long _step;                 // the step in progress (1-based), or the last completed one between steps
+    private string? _stopReason;
+    private Dictionary<string, SourceScore>? _baseline;
+    private EvalReport? _before;
+    private EvalReport? _last;
+
+    // State of the step in progress.
+    private int[] _pool = [];
+    private SamplerState _samplerAtStepStart = new(0, 0);
+    private NormalizerState? _normalizerAtStepStart;
+    private readonly Dictionary<int, Sketches> _sketches = new();
+    private readonly Dictionary<int, StepDone> _done = new();
+    private readonly Dictionary<int, EvalDone> _evals = new();
+    private readonly Dictionary<int, Synchronised> _synced = new();
+    private CoresetSelection? _selection;
+    private Activity? _stepSpan;
+    private Activity? _phaseSpan;
+    private readonly Stopwatch _stepClock = new();
+    private readonly Dictionary<string, double> _phaseSeconds = new();
+    private Action? _afterEvaluation;
+    private CheckpointPaths? _partialCheckpoint;
+    private bool _evaluateBeforeTraining;
+
+    public CoordinatorActor(CoordinatorContext ctx)
+    {
+        _ctx = ctx;
+        var s = ctx.Settings;
+        try
+        {
+            _isSmallSource = SmallSourceFlags(ctx);
+        _selector = new CoresetSelector(s.Selection.ToOptions(), _isSmallSource, featureDim: SketchDimension(s));
+        _sampler = new PoolSampler(ctx.Data.Train.Count, s.Run.Seed);
+            _checkpoints = new CheckpointStore(ctx.Run, s.Train.KeepCheckpoints);
+        if (ctx.ResumeFrom is { } resume)
+        {
+            var (state, normalizer) = CheckpointStore.Load(resume);
+            if (state.Method != s.Selection.Method.ToString())
+                throw new RunDirectoryException(resume.Directory, $"written by a {state.Method} run, this run is {s.Selection.Method}");
+            _step = state.Step;
+            _sampler.Restore(CheckpointStore.Sampler(state));
+            _selector.RestoreNormalizer(normalizer);
+            _baseline = new Dictionary<string, SourceScore>(state.Baseline);
+            _before = ToReport(0, _baseline);
+            _runClockOffsetSteps = state.Step;
+        }
+        }
+        catch (Exception e)
+        {
+            // A coordinator that cannot start would leave the singleton silently absent: end the run instead.
+            ctx.Completion.TrySetException(e);
+            throw;
+        }
+
+        Receive<RegisterTrainer>(OnRegister);
+        Receive<TrainerRestarted>(OnTrainerRestarted);
+        Receive<Synchronised>(OnSynchronised);
+        Receive<Sketches>(OnSketches);
+        Receive<StepDone>(OnStepDone);
+        Receive<EvalDone>(OnEvalDone);
+        Receive<StateSaved>(OnStateSaved);
+        Receive<StepFailed>(OnStepFailed);
+        Receive<StopRequested>(m => _stopReason ??= m.Reason);
+        Receive<PhaseTimedOut>(OnPhaseTimedOut);
+        Receive<Terminated>(m => Fail($"trainer {m.ActorRef.Path.Name} stopped after repeated failures; the last checkpoint in {_ctx.Run.CheckpointsPath} is intact"));
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(CoordinatorContext ctx) => Akka.Actor.Props.Create(() => new CoordinatorActor(ctx));
+
+    private int WorldSize => _ctx.Settings.Train.Trainers;
+
+    // ---- Start-up ------------------------------------------------------------------------------
+
+    private void OnRegister(RegisterTrainer m)
+    {
+        if (_trainers.TryGetValue(m.Rank, out var existing) && !existing.Equals(m.Trainer))
+        {
+            Fail($"two trainers registered as rank {m.Rank}");
+            return;
+        }
+        _trainers[m.Rank] = m.Trainer;
+        Context.Watch(m.Trainer);
+        _log.Info("trainer rank {0} registered ({1}/{2})", m.Rank, _trainers.Count, WorldSize);
+        if (_phase == Phase.WaitingForTrainers && _trainers.Count == WorldSize)
+        {
+            _evaluateBeforeTraining = _ctx.ResumeFrom is null;
+            StartSynchronise(_ctx.ResumeFrom?.TrainerState);
+        }
+    }
+
+    private void StartSynchronise(string? checkpointFile)
+    {
+        _generation++;
+        _synced.Clear();
+        Transition(Phase.Synchronising, _trainers.Keys);
+        int root = _trainers.Keys.First();
+        foreach (var (_, trainer) in _trainers) trainer.Tell(new Synchronise(_generation, root, checkpointFile));
+    }
+
+    private void OnSynchronised(Synchronised m)
+    {
+        if (!Accept(m.Generation, m.Rank, Phase.Synchronising)) return;
+        _synced[m.Rank] = m;
+        if (_awaiting.Count > 0) return;
+        var checksums = _synced.Values.Select(s => s.Checksum).Distinct().Count();
+        var steps = _synced.Values.Select(s => s.CompletedSteps).Distinct().ToArray();
+        if (checksums != 1 || steps.Length != 1)
+        {
+            Fail("replicas differ after synchronisation: " + string.Join(", ", _synced.Values.OrderBy(s => s.Rank)
+                .Select(s => $"rank {s.Rank} step {s.CompletedSteps} checksum {s.Checksum:x16}")));
+            return;
+        }
+        if (_ctx.ResumeFrom is not null && _step == _ctx.ResumeFrom.Step && steps[0] != _step)
+        {
+            Fail($"checkpoint {_ctx.ResumeFrom.Directory}: trainer state is at step {steps[0]}, coordinator state at {_step}");
+            return;
+        }
+        _step = steps[0];
+        if (!_runClock.IsRunning) _runClock.Start();
+        if (_evaluateBeforeTraining)
+        {
+            _evaluateBeforeTraining = false;
+            Evaluate(then: NextStep);
+        }
+        else
+        {
+            NextStep();
+        }
+    }
+
+    // ---- One step ------------------------------------------------------------------------------
+
+    private void NextStep()
+    {
+        var s = _ctx.Settings;
+        bool reachedStop = s.Train.StopAtStep > 0 && _step >= s.Train.StopAtStep && _step < s.Train.Steps;
+        if (reachedStop) _stopReason ??= $"colm.train.stop-at-step = {s.Train.StopAtStep}";
+        if (_step >= s.Train.Steps || _stopReason is not null)
+        {
+            Finish();
+            return;
+        }
+
+        long step = _step + 1;
+        _samplerAtStepStart = _sampler.State;
+        _normalizerAtStepStart = _selector.ExportNormalizer();
+        _pool = _sampler.Next(s.Selection.Pool);
+        _stepSpan?.Dispose();
+        _stepSpan = ColmTelemetry.Source.StartActivity(ColmTelemetry.StepSpan, ActivityKind.Internal, parentContext: default);
+        _stepSpan?.SetTag("colm.step", step);
+        _stepSpan?.SetTag("colm.generation", _generation);
+        _phaseSeconds.Clear();
+        _stepClock.Restart();
+
+        if (s.Selection.Method == SelectionMethod.Colm)
+        {
+            // Only large-source examples need a gradient feature; small sources are kept whole.
+            var toSketch = _pool.Where(id => !_isSmallSource[_ctx.Data.Train[id].SourceId]).ToArray();
+            var shares = Split(toSketch, WorldSize);
+            _sketches.Clear();
+            Transition(Phase.Sketching, _trainers.Keys);
+            long probeSeed = ProbeDirections.SeedForStep(s.Run.Seed, step);
+            int r = 0;
+            foreach (var (_, trainer) in _trainers)
+                trainer.Tell(new PoolAssignment(_generation, step, [.. shares[r++]], probeSeed));
+        }
+        else
+        {
+            SelectAndTrain(step, new Dictionary<int, Sketches>());
+        }
+    }
+
+    private void OnSketches(Sketches m)
+    {
+        if (!Accept(m.Generation, m.Rank, Phase.Sketching)) return;
+        _sketches[m.Rank] = m;
+        if (_awaiting.Count > 0) return;
+        EndPhase(ColmInstruments.PhaseSketch);
+        SelectAndTrain(_step + 1, _sketches);
+    }
+
+    private void SelectAndTrain(long step, IReadOnlyDictionary<int, Sketches> sketches)
+    {
+        var s = _ctx.Settings;
+        var clock = Stopwatch.StartNew();
+        using (ColmTelemetry.Source.StartActivity(ColmTelemetry.SelectSpan, ActivityKind.Internal, _stepSpan?.Context ?? default))
+        {
+            var pool = AssemblePool(sketches, step);
+            _selection = _selector.Select(pool, s.Selection.TrainedPerStep, ProbeDirections.SeedForStep(s.Run.Seed ^ 0x5E1EC7, step));
+        }
+        _phaseSeconds[ColmInstruments.PhaseSelect] = clock.Elapsed.TotalSeconds;
+        _ctx.Instruments.OnPhase(ColmInstruments.PhaseSelect, clock.Elapsed);
+        if (_selection.DegenerateFeatures > 0) _ctx.Instruments.OnDegenerateFeatures(_selection.DegenerateFeatures);
+
+        // Deal the coreset out round-robin in (source, id) order, so every trainer gets an even
+        // share of each source (the reference gives one rank most of the kept examples).
+        var order = Enumerable.Range(0, _selection.ExampleIds.Length)
+            .OrderBy(i => _ctx.Data.Train[_selection.ExampleIds[i]].SourceId)
+            .ThenBy(i => _selection.ExampleIds[i]).ToArray();
+        var ids = Enumerable.Range(0, WorldSize).Select(_ => new List<int>()).ToArray();
+        var weights = Enumerable.Range(0, WorldSize).Select(_ => new List<float>()).ToArray();
+        for (int j = 0; j < order.Length; j++)
+        {
+            ids[j % WorldSize].Add(_selection.ExampleIds[order[j]]);
+            weights[j % WorldSize].Add(_selection.Weights[order[j]]);
+        }
+        double globalWeight = _selection.Weights.Sum(w => (double)w);
+        bool checksum = step % s.Train.ChecksumEvery == 0 || step == s.Train.Steps;
+        _done.Clear();
+        Transition(Phase.Training, _trainers.Keys);
+        int r = 0;
+        foreach (var (_, trainer) in _trainers)
+        {
+            trainer.Tell(new TrainAssignment(_generation, step, [.. ids[r]], [.. weights[r]], globalWeight, checksum));
+            r++;
+        }
+    }
+
+    private PoolSketch AssemblePool(IReadOnlyDictionary<int, Sketches> sketches, long step)
+    {
+        int k = _ctx.Settings.Selection.Probes;
+        var row = new Dictionary<int, int>(_pool.Length);
+        for (int i = 0; i < _pool.Length; i++) row[_pool[i]] = i;
+        var losses = new float[_pool.Length];
+        var coefficients = new float[_pool.Length * k];
+        foreach (var sketch in sketches.Values)
+        {
+            for (int j = 0; j < sketch.Ids.Length; j++)
+            {
+                int i = row[sketch.Ids[j]];
+                losses[i] = sketch.Losses[j];
+                for (int c = 0; c < k; c++) coefficients[i * k + c] = sketch.Coefficients[j * k + c];
+            }
+        }
+        var sources = _pool.Select(id => _ctx.Data.Train[id].SourceId).ToArray();
+        return new PoolSketch(_pool, sources, losses, coefficients,
+            ProbeDirections.SeedForStep(_ctx.Settings.Run.Seed, step), k, SketchDimension(_ctx.Settings));
+    }
+
+    private void OnStepDone(StepDone m)
+    {
+        if (!Accept(m.Generation, m.Rank, Phase.Training)) return;
+        _done[m.Rank] = m;
+        if (_awaiting.Count > 0) return;
+        EndPhase(ColmInstruments.PhaseTrain);
+        var s = _ctx.Settings;
+        long step = _step + 1;
+
+        var sums = _done.Values.Where(d => d.Outcome.Checksum is not null).Select(d => (d.Rank, Sum: d.Outcome.Checksum!.Value)).ToArray();
+        if (sums.Length > 0 && sums.Select(x => x.Sum).Distinct().Count() > 1)
+        {
+            Fail($"replica parameter checksums differ after step {step}: " +
+                 string.Join(", ", sums.OrderBy(x => x.Rank).Select(x => $"rank {x.Rank} {x.Sum:x16}")) +
+                 $"; the replicas have diverged, so the run stops. The last checkpoint in {_ctx.Run.CheckpointsPath} is intact");
+            return;
+        }
+
+        _step = step;
+        var stepTime = _stepClock.Elapsed;
+        int samples = _done.Values.Sum(d => d.Outcome.Examples);
+        double loss = _done.Values.Sum(d => d.Outcome.WeightedLossSum) / Math.Max(1e-12, _selection!.Weights.Sum(w => (double)w));
+        double allReduce = _done.Values.Max(d => d.Outcome.AllReduce.TotalSeconds);
+        _phaseSeconds[ColmInstruments.PhaseAllReduce] = allReduce;
+        _ctx.Instruments.OnPhase(ColmInstruments.PhaseAllReduce, TimeSpan.FromSeconds(allReduce));
+        _ctx.Instruments.OnStepCompleted(step, loss, stepTime, samples);
+        var perSource = new Dictionary<string, int>();
+        for (int src = 0; src < _selection.SelectedPerSource.Length; src++)
+        {
+            if (_selection.SelectedPerSource[src] == 0) continue;
+            perSource[_ctx.Data.SourceNames[src]] = _selection.SelectedPerSource[src];
+            _ctx.Instruments.OnSelected(_ctx.Data.SourceNames[src], _selection.SelectedPerSource[src]);
+        }
+        _stepSpan?.SetTag("colm.loss", loss);
+        _stepSpan?.Dispose();
+        _stepSpan = null;
+
+        double stepsThisProcess = _step - _runClockOffsetSteps;
+        double perSecond = _runClock.Elapsed.TotalSeconds > 0 ? stepsThisProcess * s.Selection.TrainedPerStep / _runClock.Elapsed.TotalSeconds : 0;
+        var report = new StepReport(step, s.Train.Steps, loss, s.Train.LearningRateAt(step - 1), samples, perSecond, stepTime,
+            _runClock.Elapsed, new Dictionary<string, double>(_phaseSeconds), perSource);
+        _ctx.Run.AppendMetrics(new
+        {
+            kind = "step", step, loss, lr = report.LearningRate, samples, samplesPerSecond = perSecond,
+            stepSeconds = stepTime.TotalSeconds, phases = report.PhaseSeconds, selected = perSource,
+            degenerateFeatures = _selection.DegenerateFeatures, generation = _generation,
+        });
+        _ctx.Observer.OnStep(report);
+
+        bool evalDue = s.Train.EvalEvery > 0 && step % s.Train.EvalEvery == 0 && step < s.Train.Steps;
+        bool checkpointDue = s.Train.CheckpointEvery > 0 && step % s.Train.CheckpointEvery == 0 && step < s.Train.Steps;
+        Action afterEval = checkpointDue ? () => Checkpoint(NextStep) : NextStep;
+        if (evalDue) Evaluate(afterEval);
+        else afterEval();
+    }
+
+    // ---- Evaluation ----------------------------------------------------------------------------
+
+    private void Evaluate(Action then)
+    {
+        _afterEvaluation = then;
+        _evals.Clear();
+        var shares = Split(Enumerable.Range(0, _ctx.Data.Heldout.Count).ToArray(), WorldSize);
+        Transition(Phase.Evaluating, _trainers.Keys);
+        int r = 0;
+        foreach (var (_, trainer) in _trainers) trainer.Tell(new EvalAssignment(_generation, _step, [.. shares[r++]]));
+    }
+
+    private void OnEvalDone(EvalDone m)
+    {
+        if (!Accept(m.Generation, m.Rank, Phase.Evaluating)) return;
+        _evals[m.Rank] = m;
+        if (_awaiting.Count > 0) return;
+        EndPhase(ColmInstruments.PhaseEval);
+        var scores = new Dictionary<string, (int N, int Correct, double Loss)>();
+        foreach (var e in _evals.Values)
+        {
+            for (int j = 0; j < e.Ids.Length; j++)
+            {
+                string source = _ctx.Data.SourceNames[_ctx.Data.Heldout[e.Ids[j]].SourceId];
+                var (n, correct, loss) = scores.GetValueOrDefault(source);
+                scores[source] = (n + 1, correct + (e.Outcome.ExactMatch[j] ? 1 : 0), loss + e.Outcome.Losses[j]);
+            }
+        }
+        var bySource = scores.OrderBy(x => x.Key, StringComparer.Ordinal).ToDictionary(
+            x => x.Key, x => new SourceScore(x.Value.N, (double)x.Value.Correct / x.Value.N, x.Value.Loss / x.Value.N));
+        var report = ToReport(_step, bySource);
+        foreach (var (source, score) in bySource) _ctx.Instruments.OnEvaluated(source, score.Accuracy, score.Loss);
+        if (_baseline is null)
+        {
+            _baseline = bySource;
+            _before = report;
+        }
+        _last = report;
+        _ctx.Run.AppendMetrics(new { kind = "eval", step = _step, meanAccuracy = report.MeanAccuracy, meanLoss = report.MeanLoss, sources = bySource });
+        _ctx.Observer.OnEvaluation(report);
+        var then = _afterEvaluation!;
+        _afterEvaluation = null;
+        then();
+    }
+
+    // ---- Checkpoints ---------------------------------------------------------------------------
+
+    private void Checkpoint(Action then)
+    {
+        _afterEvaluation = then;
+        _partialCheckpoint = _checkpoints.BeginPartial(_step);
+        int root = _trainers.Keys.First();
+        Transition(Phase.Checkpointing, [root]);
+        _trainers[root].Tell(new SaveState(_generation, _step, _partialCheckpoint.TrainerState));
+    }
+
+    private void OnStateSaved(StateSaved m)
+    {
+        if (!Accept(m.Generation, m.Rank, Phase.Checkpointing)) return;
+        EndPhase(ColmInstruments.PhaseCheckpoint);
+        var sampler = _sampler.State;
+        var state = new CoordinatorCheckpoint(_step, sampler.Epoch, sampler.Position, _selector.ExportNormalizer().Step,
+            _baseline ?? new Dictionary<string, SourceScore>(), _ctx.Settings.Selection.Method.ToString());
+        var done = _checkpoints.Complete(_partialCheckpoint!, state, _selector.ExportNormalizer(), _ctx.ResolvedConfig);
+        _ctx.Run.AppendMetrics(new { kind = "checkpoint", step = _step, path = Path.GetRelativePath(_ctx.Run.Path, done.Directory) });
+        _ctx.Run.WriteStatus("running", null, _step);
+        var then = _afterEvaluation!;
+        _afterEvaluation = null;
+        then();
+    }
+
+    // ---- Faults --------------------------------------------------------------------------------
+
+    private void OnTrainerRestarted(TrainerRestarted m)
+    {
+        if (_phase == Phase.Finished) return;
+        _log.Warning("trainer rank {0} restarted ({1}); resynchronising and retrying step {2}", m.Rank, m.Reason, _step + 1);
+        _ctx.Observer.OnNotice($"trainer rank {m.Rank} restarted ({m.Reason}); resynchronising from a healthy peer and retrying step {_step + 1}");
+        _ctx.Instruments.OnTrainerRestarted(m.Rank);
+        _trainers[m.Rank] = m.Trainer;
+        if (_phase == Phase.WaitingForTrainers) return;
+        _ctx.Run.AppendMetrics(new { kind = "restart", rank = m.Rank, step = _step + 1, reason = m.Reason });
+
+        // Undo what the abandoned attempt changed on the coordinator, so the retry draws the
+        // same pool and makes the same selection (the step is a pure function of state + seed).
+        if (_phase is Phase.Sketching or Phase.Training)
+        {
+            _sampler.Restore(_samplerAtStepStart);
+            if (_normalizerAtStepStart is not null) _selector.RestoreNormalizer(_normalizerAtStepStart);
+        }
+        if (_phase == Phase.Checkpointing) _afterEvaluation = null;
+        _stepSpan?.Dispose();
+        _stepSpan = null;
+        _awaiting.Remove(m.Rank);
+        _generation++;
+        Transition(Phase.Recovering, _awaiting.ToArray());
+        ResumeAfterRecoveryIfQuiet();
+    }
+
+    private void ResumeAfterRecoveryIfQuiet()
+    {
+        // Peers that were mid-assignment answer (usually StepFailed: their all-reduce was
+        // aborted) before anyone starts the new generation's collectives.
+        if (_phase == Phase.Recovering && _awaiting.Count == 0)
+        {
+            _generation--; // StartSynchronise bumps it again
+            StartSynchronise(checkpointFile: null);
+        }
+    }
+
+    private void OnStepFailed(StepFailed m)
+    {
+        if (m.Fatal)
+        {
+            Fail(m.Reason);
+            return;
+        }
+        if (_phase == Phase.Recovering)
+        {
+            _awaiting.Remove(m.Rank);
+            ResumeAfterRecoveryIfQuiet();
+            return;
+        }
+        // A failure of the current generation with no restart behind it (e.g. a collective
+        // timeout): the run cannot make progress.
+        if (m.Generation == _generation) Fail($"trainer rank {m.Rank} failed at step {m.Step}: {m.Reason}");
+    }
+
+    private sealed record PhaseTimedOut(long Generation, Phase Phase, long Step);
+
+    private void OnPhaseTimedOut(PhaseTimedOut m)
+    {
+        if (m.Generation != _generation || m.Phase != _phase || m.Step != _step || _awaiting.Count == 0) return;
+        Fail($"no answer in {_ctx.Settings.Cluster.PhaseTimeout.TotalSeconds:0}s from trainer rank(s) {string.Join(", ", _awaiting.Order())} " +
+             $"during {_phase} of step {_step + 1}; the last checkpoint in {_ctx.Run.CheckpointsPath} is intact");
+    }
+
+    // ---- Ending --------------------------------------------------------------------------------
+
+    private void Finish()
+    {
+        if (_last is null || _last.Step != _step)
+        {
+            Evaluate(then: Finish);
+            return;
+        }
+        if (CheckpointStore.Latest(_ctx.Run)?.Step != _step)
+        {
+            Checkpoint(then: Finish);
+            return;
+        }
+        string state = _stopReason is null ? "completed" : "stopped";
+        if (_stopReason is not null) _ctx.Observer.OnNotice($"stopped after step {_step}: {_stopReason}; resume with --resume {_ctx.Run.Path}");
+        _ctx.Run.WriteReport(RunReport.Markdown(_ctx, _before, _last, _step, state));
+        _ctx.Run.WriteStatus(state, null, _step);
+        Transition(Phase.Finished, []);
+        _ctx.Completion.TrySetResult(new RunResult(state, _step, _ctx.Run.Path, _before, _last, null));
+    }
+
+    private void Fail(string error)
+    {
+        if (_phase == Phase.Finished) return;
+        _log.Error("run failed: {0}", error);
+        _stepSpan?.SetStatus(ActivityStatusCode.Error, error);
+        _stepSpan?.Dispose();
+        _stepSpan = null;
+        try
+        {
+            _ctx.Run.WriteStatus("failed", error, _step);
+        }
+        catch (IOException)
+        {
+            // The failure itself is what matters; the status file is best effort.
+        }
+        Transition(Phase.Finished, []);
+        _ctx.Completion.TrySetResult(new RunResult("failed", _step, _ctx.Run.Path, _before, _last, error));
+    }
+
+    // ---- Helpers -------------------------------------------------------------------------------
+
+    /// <summary>True when a reply belongs to the current attempt; stale ones are dropped.</summary>
+    private bool Accept(long generation, int rank, Phase expected)
+    {
+        if (_phase == Phase.Recovering)
+        {
+            _awaiting.Remove(rank);
+            ResumeAfterRecoveryIfQuiet();
+            return false;
+        }
+        if (generation != _generation || _phase != expected || !_awaiting.Remove(rank))
+        {
+            _log.Debug("dropped a stale reply from rank {0} (generation {1}, phase {2})", rank, generation, expected);
+            return false;
+        }
+        return true;
+    }
+
+    private void Transition(Phase next, IEnumerable<int> awaiting)
+    {
+        if (_phase != next) _log.Info("[{0} -> {1}] step {2} generation {3}", _phase, next, _step + 1, _generation);
+        _phase = next;
+        _awaiting.Clear();
+        foreach (var r in awaiting) _awaiting.Add(r);
+        _phaseSpan?.Dispose();
+        _phaseSpan = next switch
+        {
+            Phase.Sketching => StartPhaseSpan(ColmTelemetry.SketchSpan),
+            Phase.Training => StartPhaseSpan(ColmTelemetry.TrainSpan),
+            Phase.Evaluating => StartPhaseSpan(ColmTelemetry.EvalSpan),
+            Phase.Checkpointing => StartPhaseSpan(ColmTelemetry.CheckpointSpan),
+            Phase.Synchronising => StartPhaseSpan(ColmTelemetry.ResyncSpan),
+            _ => null,
+        };
+        if (_awaiting.Count > 0)
+            Timers.StartSingleTimer(PhaseTimerKey, new PhaseTimedOut(_generation, next, _step), _ctx.Settings.Cluster.PhaseTimeout);
+        else
+            Timers.Cancel(PhaseTimerKey);
+    }
+
+    private Activity? StartPhaseSpan(string name) =>
+        ColmTelemetry.Source.StartActivity(name, ActivityKind.Internal, _stepSpan?.Context ?? default);
+
+    private void EndPhase(string phase)
+    {
+        var elapsed = _phaseSpan is { } span ? DateTime.UtcNow - span.StartTimeUtc : TimeSpan.Zero;
+        _phaseSpan?.Dispose();
+        _phaseSpan = null;
+        _phaseSeconds[phase] = elapsed.TotalSeconds;
+        _ctx.Instruments.OnPhase(phase, elapsed);
+    }
+
+    private EvalReport ToReport(long step, IReadOnlyDictionary<string, SourceScore> sources) =>
+        new(step, sources, sources.Count == 0 ? 0 : sources.Values.Average(x => x.Accuracy),
+            sources.Count == 0 ? 0 : sources.Values.Average(x => x.Loss));
+
+    private static int[][] Split(int[] items, int parts)
+    {
+        var result = new int[parts][];
+        for (int p = 0; p < parts; p++)
+        {
+            int start = (int)((long)items.Length * p / parts), end = (int)((long)items.Length * (p + 1) / parts);
+            result[p] = items[start..end];
+        }
+        return result;
+    }
+
+    private static bool[] SmallSourceFlags(CoordinatorContext ctx)
+    {
+        var names = ctx.Data.SourceNames;
+        if (ctx.Settings.Selection.SmallSources is not { } manual)
+            return SmallSources.BelowMeanSize(ctx.Data.TrainCountPerSource);
+        var flags = new bool[names.Count];
+        foreach (var name in manual)
+        {
+            int id = names.ToList().IndexOf(name);
+            if (id < 0) throw new Configuration.ConfigException("colm.selection.small-sources", $"no source named '{name}' in the data (sources: {string.Join(", ", names)})");
+            flags[id] = true;
+        }
+        return flags;
+    }
+
+    private static int SketchDimension(Training.Settings.ColmSettings s) => s.Model.Dim * s.Model.Lora.Rank;
+}

@@ -1,0 +1,151 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using CoLM.Collectives;
+using CoLM.Data;
+using CoLM.Training;
+using CoLM.Training.Settings;
+
+namespace CoLM.Cluster.Actors;
+
+// ---- Protocol: coordinator -> trainer. Every message carries the generation (bumped on each
+// recovery) and the step, so a late message from an abandoned attempt is dropped, never applied.
+
+/// <summary>Compute sketches for these pool examples with this probe seed (COLM.md step 4).</summary>
+public sealed record PoolAssignment(long Generation, long Step, ImmutableArray<int> Ids, long ProbeSeed);
+
+/// <summary>Train one step on this share of the coreset; the loss is normalised by the global weight.</summary>
+public sealed record TrainAssignment(long Generation, long Step, ImmutableArray<int> Ids, ImmutableArray<float> Weights,
+    double GlobalWeight, bool WantChecksum);
+
+/// <summary>Evaluate these held-out examples.</summary>
+public sealed record EvalAssignment(long Generation, long Step, ImmutableArray<int> Ids);
+
+/// <summary>
+/// Make every replica identical: load <paramref name="CheckpointFile"/> when given, otherwise
+/// copy rank <paramref name="Root"/>'s state over the collective. Also starts the generation.
+/// </summary>
+public sealed record Synchronise(long Generation, int Root, string? CheckpointFile);
+
+/// <summary>Rank 0 writes its replica state to <paramref name="Path"/> for a checkpoint.</summary>
+public sealed record SaveState(long Generation, long Step, string Path);
+
+/// <summary>
+/// A thin shell around one <see cref="TrainerReplica"/>: each assignment runs as a task on the
+/// thread pool and its result comes back as a message, so the mailbox never blocks. While a
+/// task runs, other messages are stashed: the replica is used by one task at a time.
+/// </summary>
+public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
+{
+    private readonly TrainerContext _context;
+    private readonly int _rank;
+    private TrainerReplica? _replica;
+
+    public TrainerActor(TrainerContext context, int rank)
+    {
+        _context = context;
+        _rank = rank;
+        Become(Idle);
+    }
+
+    public IStash Stash { get; set; } = null!;
+
+    private TrainerReplica Replica => _replica ??= new TrainerReplica(
+        _context.Settings, _context.Data, _rank, _context.Collectives.ForRank(_rank), _context.Faults);
+
+    public static Props Props(TrainerContext context, int rank) => Akka.Actor.Props.Create(() => new TrainerActor(context, rank));
+
+    protected override void PreStart() =>
+        _context.Coordinator.Tell(new RegisterTrainer(Self, _rank));
+
+    protected override void PostRestart(Exception reason)
+    {
+        // Peers may be blocked in an all-reduce waiting for this rank: wake them, then ask the
+        // coordinator to resynchronise everyone and retry the step.
+        _context.Collectives.Abort($"trainer rank {_rank} restarted after: {reason.Message}");
+        _context.Coordinator.Tell(new TrainerRestarted(Self, _rank, reason.Message));
+    }
+
+    protected override void PostStop()
+    {
+        _replica?.Dispose();
+        _replica = null;
+    }
+
+    private void Idle()
+    {
+        Receive<PoolAssignment>(m => Run(m.Generation, m.Step, () =>
+        {
+            var sketch = Replica.Sketch(m.Ids, m.ProbeSeed);
+            return new Sketches(m.Generation, m.Step, _rank, m.Ids, [.. sketch.Losses], [.. sketch.Coefficients], sketch.Elapsed);
+        }));
+        Receive<TrainAssignment>(m => Run(m.Generation, m.Step, () =>
+            new StepDone(m.Generation, m.Step, _rank, Replica.Train(m.Step, m.Ids, m.Weights, m.GlobalWeight, m.WantChecksum))));
+        Receive<EvalAssignment>(m => Run(m.Generation, m.Step, () =>
+            new EvalDone(m.Generation, m.Step, _rank, m.Ids, Replica.Evaluate(m.Ids))));
+        Receive<Synchronise>(m => Run(m.Generation, 0, () =>
+        {
+            _context.Collectives.BeginGeneration(m.Generation);
+            if (m.CheckpointFile is { } file) Replica.ImportState(File.ReadAllBytes(file), file);
+            else Replica.SynchroniseFrom(m.Root);
+            return new Synchronised(m.Generation, _rank, Replica.CompletedSteps, Replica.Checksum(), Replica.SketchDimension);
+        }));
+        Receive<SaveState>(m => Run(m.Generation, m.Step, () =>
+        {
+            var bytes = Replica.ExportState();
+            var tmp = m.Path + ".partial";
+            File.WriteAllBytes(tmp, bytes);
+            File.Move(tmp, m.Path, overwrite: true);
+            return new StateSaved(m.Generation, m.Step, _rank);
+        }));
+    }
+
+    private void Busy()
+    {
+        Receive<WorkDone>(m =>
+        {
+            _context.Coordinator.Tell(m.Reply);
+            BecomeIdle();
+        });
+        Receive<WorkFailed>(m =>
+        {
+            var cause = m.Error is AggregateException agg ? agg.Flatten().InnerException ?? m.Error : m.Error;
+            if (cause is CollectiveAbortedException or CollectiveTimeoutException or CheckpointMismatchException)
+            {
+                // Not this replica's fault (a peer failed, or the state offered does not fit):
+                // report it and let the coordinator decide.
+                _context.Coordinator.Tell(new StepFailed(m.Generation, m.Step, _rank, cause.Message,
+                    Fatal: cause is CheckpointMismatchException));
+                BecomeIdle();
+                return;
+            }
+            // This replica may be corrupt: throw so the supervisor restarts the actor with a fresh one.
+            throw new TrainerFailedException(_rank, m.Step, cause);
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void BecomeIdle()
+    {
+        Become(Idle);
+        Stash.UnstashAll();
+    }
+
+    private void Run(long generation, long step, Func<object> work)
+    {
+        Become(Busy);
+        Task.Run(work).PipeTo(Self,
+            success: reply => new WorkDone(reply),
+            failure: error => new WorkFailed(generation, step, error));
+    }
+
+    private sealed record WorkDone(object Reply);
+
+    private sealed record WorkFailed(long Generation, long Step, Exception Error);
+}
+
+/// <summary>What every trainer on a node shares; it outlives trainer restarts.</summary>
+public sealed record TrainerContext(
+    ColmSettings Settings, DataMixture Data, InProcessCollectiveGroup Collectives, FaultInjector Faults, IActorRef Coordinator);
+
+public sealed class TrainerFailedException(int rank, long step, Exception cause)
+    : Exception($"trainer rank {rank} failed at step {step}: {cause.Message}", cause);

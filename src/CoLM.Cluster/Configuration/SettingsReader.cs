@@ -1,0 +1,155 @@
+using Akka.Configuration;
+using CoLM.Data;
+using CoLM.Model;
+using CoLM.Selection;
+using CoLM.Training.Settings;
+
+namespace CoLM.Cluster.Configuration;
+
+/// <summary>Reads the resolved HOCON into typed settings once; every error names its path.</summary>
+public static class SettingsReader
+{
+    private static readonly string[] LoraTargets =
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+    public static ColmSettings Read(Config c)
+    {
+        var run = new RunSettings(Str(c, "colm.run.root"), Str(c, "colm.run.name"), Long(c, "colm.run.seed"));
+
+        var targets = StrList(c, "colm.model.lora.targets");
+        foreach (var t in targets)
+            if (!LoraTargets.Contains(t))
+                throw new ConfigException("colm.model.lora.targets", $"unknown module '{t}'; expected some of {string.Join(", ", LoraTargets)}");
+        if (!targets.Contains("v_proj"))
+            throw new ConfigException("colm.model.lora.targets", "must include v_proj: the sketch reads the last layer's v_proj LoRA-B");
+        var lora = new LoraSettings(Positive(c, "colm.model.lora.rank"), PositiveDouble(c, "colm.model.lora.alpha"),
+            Fraction(c, "colm.model.lora.dropout"), targets);
+        string tokenizer = OneOf(c, "colm.model.tokenizer", "char");
+        int dim = Positive(c, "colm.model.dim"), heads = Positive(c, "colm.model.heads");
+        if (dim % heads != 0 || (dim / heads) % 2 != 0)
+            throw new ConfigException("colm.model.heads", $"dim {dim} must split into {heads} heads of even width (rotary pairs)");
+        var model = new ModelSettings(tokenizer, dim, Positive(c, "colm.model.layers"), heads,
+            Positive(c, "colm.model.hidden-dim"), Positive(c, "colm.model.max-seq-len"),
+            PositiveDouble(c, "colm.model.rope-theta"), Long(c, "colm.model.init-seed"), lora);
+
+        string kind = OneOf(c, "colm.data.kind", "synthetic", "jsonl");
+        string path = Str(c, "colm.data.path");
+        if (kind == "jsonl" && path.Length == 0)
+            throw new ConfigException("colm.data.path", "required when colm.data.kind = jsonl");
+        var data = new DataSettings(kind, path,
+            new JsonlFields(Str(c, "colm.data.fields.source"), Str(c, "colm.data.fields.prompt"), Str(c, "colm.data.fields.target")),
+            Positive(c, "colm.data.max-length"), Positive(c, "colm.data.heldout-per-source"),
+            new SyntheticMixtureSettings(Positive(c, "colm.data.synthetic.train-examples"),
+                Positive(c, "colm.data.heldout-per-source"), Long(c, "colm.data.synthetic.seed")));
+        if (data.MaxLength > model.MaxSeqLen)
+            throw new ConfigException("colm.data.max-length", $"{data.MaxLength} exceeds colm.model.max-seq-len {model.MaxSeqLen}");
+
+        var method = OneOf(c, "colm.selection.method", "colm", "random", "big-batch") switch
+        {
+            "colm" => SelectionMethod.Colm,
+            "random" => SelectionMethod.Random,
+            _ => SelectionMethod.BigBatch,
+        };
+        int pool = Positive(c, "colm.selection.pool"), budget = Positive(c, "colm.selection.budget");
+        if (budget > pool) throw new ConfigException("colm.selection.budget", $"{budget} exceeds colm.selection.pool {pool}");
+        var selection = new SelectionSettings(method, pool, budget, Positive(c, "colm.selection.probes"),
+            PositiveDouble(c, "colm.selection.epsilon"), Fraction(c, "colm.selection.sparsify-fraction"),
+            NonNegative(c, "colm.selection.sparsify-count"), SmallSources(c, "colm.selection.small-sources"));
+
+        var faults = new FaultInjectionSettings(NonNegative(c, "colm.train.fault-injection.crash-at-step"),
+            NonNegative(c, "colm.train.fault-injection.crash-rank"), NonNegative(c, "colm.train.fault-injection.diverge-at-step"),
+            NonNegative(c, "colm.train.fault-injection.diverge-rank"));
+        var train = new TrainSettings(Positive(c, "colm.train.steps"), PositiveDouble(c, "colm.train.learning-rate"),
+            NonNegativeDouble(c, "colm.train.weight-decay"), Fraction(c, "colm.train.warmup-fraction"),
+            PositiveDouble(c, "colm.train.grad-clip"), NonNegative(c, "colm.train.eval-every"),
+            NonNegative(c, "colm.train.checkpoint-every"), Positive(c, "colm.train.keep-checkpoints"),
+            Positive(c, "colm.train.checksum-every"), NonNegative(c, "colm.train.stop-at-step"),
+            Positive(c, "colm.train.trainers"), NonNegative(c, "colm.train.threads-per-trainer"), faults);
+        if (faults.CrashAtStep > 0 && faults.CrashRank >= train.Trainers)
+            throw new ConfigException("colm.train.fault-injection.crash-rank", $"{faults.CrashRank} is not a rank of {train.Trainers} trainers");
+        if (faults.DivergeAtStep > 0 && faults.DivergeRank >= train.Trainers)
+            throw new ConfigException("colm.train.fault-injection.diverge-rank", $"{faults.DivergeRank} is not a rank of {train.Trainers} trainers");
+
+        var cluster = new ClusterSettings(Str(c, "colm.cluster.hostname"), NonNegative(c, "colm.cluster.port"),
+            Duration(c, "colm.cluster.phase-timeout"), Duration(c, "colm.cluster.collective-timeout"));
+        var telemetry = new TelemetrySettings(OneOf(c, "colm.telemetry.exporter", "none", "console", "file"),
+            Str(c, "colm.telemetry.file"), Duration(c, "colm.telemetry.metric-interval"));
+
+        return new ColmSettings(run, model, data, selection, train, cluster, telemetry);
+    }
+
+    private static T Get<T>(Config c, string path, string expected, Func<T> read)
+    {
+        if (!c.HasPath(path)) throw new ConfigException(path, "missing");
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is not ConfigException)
+        {
+            string raw;
+            try { raw = c.GetValue(path).ToString(); } catch { raw = "?"; }
+            throw new ConfigException(path, $"expected {expected}, got '{raw.Trim()}'");
+        }
+    }
+
+    private static string Str(Config c, string p) => Get(c, p, "a string", () =>
+    {
+        var v = c.GetValue(p);
+        if (v.IsObject() || v.IsArray()) throw new FormatException();
+        return v.GetString() ?? "";
+    });
+
+    private static long Long(Config c, string p) => Get(c, p, "an integer", () => long.Parse(Str(c, p).Trim(), System.Globalization.CultureInfo.InvariantCulture));
+
+    private static int Int(Config c, string p) => Get(c, p, "an integer", () => int.Parse(Str(c, p).Trim(), System.Globalization.CultureInfo.InvariantCulture));
+
+    private static double Double(Config c, string p) => Get(c, p, "a number", () =>
+    {
+        double d = double.Parse(Str(c, p).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        if (!double.IsFinite(d)) throw new FormatException();
+        return d;
+    });
+
+    private static int Positive(Config c, string p) =>
+        Int(c, p) is var v && v > 0 ? v : throw new ConfigException(p, $"must be > 0, got {v}");
+
+    private static int NonNegative(Config c, string p) =>
+        Int(c, p) is var v && v >= 0 ? v : throw new ConfigException(p, $"must be >= 0, got {v}");
+
+    private static double PositiveDouble(Config c, string p) =>
+        Double(c, p) is var v && v > 0 ? v : throw new ConfigException(p, $"must be > 0, got {v}");
+
+    private static double NonNegativeDouble(Config c, string p) =>
+        Double(c, p) is var v && v >= 0 ? v : throw new ConfigException(p, $"must be >= 0, got {v}");
+
+    private static double Fraction(Config c, string p) =>
+        Double(c, p) is var v && v is >= 0 and <= 1 ? v : throw new ConfigException(p, $"must be between 0 and 1, got {v}");
+
+    private static TimeSpan Duration(Config c, string p) => Get(c, p, "a duration such as 30s", () =>
+    {
+        var t = c.GetTimeSpan(p, null, allowInfinite: false);
+        return t > TimeSpan.Zero ? t : throw new FormatException();
+    });
+
+    private static string OneOf(Config c, string p, params string[] allowed)
+    {
+        string v = Str(c, p);
+        return allowed.Contains(v) ? v : throw new ConfigException(p, $"'{v}' is not one of {string.Join(" | ", allowed)}");
+    }
+
+    private static IReadOnlyList<string> StrList(Config c, string p) => Get(c, p, "a list of strings", () =>
+    {
+        var v = c.GetValue(p);
+        if (!v.IsArray()) throw new FormatException();
+        return (IReadOnlyList<string>)v.GetArray().Select(x => x.GetString()).ToArray();
+    });
+
+    private static IReadOnlyList<string>? SmallSources(Config c, string p)
+    {
+        var v = c.GetValue(p);
+        if (v.IsArray()) return StrList(c, p);
+        string s = Str(c, p);
+        return s == "auto" ? null : throw new ConfigException(p, $"expected \"auto\" or a list of source names, got '{s}'");
+    }
+}

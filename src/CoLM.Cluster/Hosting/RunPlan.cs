@@ -1,0 +1,73 @@
+using Akka.Configuration;
+using CoLM.Cluster.Configuration;
+using CoLM.Cluster.Runs;
+using CoLM.Data;
+using CoLM.Training.Settings;
+
+namespace CoLM.Cluster.Hosting;
+
+/// <summary>A validated run, ready to start: settings, data loaded, run directory chosen.</summary>
+public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Data, RunDirectory Run, CheckpointPaths? ResumeFrom)
+{
+    /// <summary>The resolved configuration, as saved in the run directory and every checkpoint.</summary>
+    public string ResolvedConfig => Hocon.GetConfig("colm").Root.ToString() is var body ? $"colm {body}\n" : "";
+
+    /// <summary>
+    /// Resolves config layers and loads the data before anything is written, so bad input
+    /// leaves no run directory behind. <paramref name="configFiles"/> and <paramref name="sets"/>
+    /// are applied in order over the embedded defaults (or over a resumed run's saved config).
+    /// </summary>
+    public static RunPlan Prepare(IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, string? resumeDir)
+    {
+        var defaults = HoconSources.Defaults();
+        Config baseConfig = defaults;
+        RunDirectory? resumed = null;
+        CheckpointPaths? checkpoint = null;
+        if (resumeDir is not null)
+        {
+            resumed = RunDirectory.OpenExisting(resumeDir);
+            checkpoint = CheckpointStore.Latest(resumed)
+                ?? throw new RunDirectoryException(resumed.Path, "has no complete checkpoint to resume from");
+            // The checkpoint's own config is the one that produced it (a resume may have changed
+            // e.g. the step count); the run's config.conf stays as the run was first started.
+            var saved = HoconSources.ParseFile(checkpoint.Config);
+            HoconSources.RejectUnknownKeys(saved, defaults, checkpoint.Config);
+            baseConfig = saved.WithFallback(defaults);
+        }
+
+        var layered = Layer(baseConfig, configFiles, sets);
+        var settings = SettingsReader.Read(layered);
+        var data = LoadData(settings);
+        if (resumed is not null) return new RunPlan(settings, layered, data, resumed, checkpoint);
+        var stub = new RunPlan(settings, layered, data, null!, null);
+        var run = RunDirectory.CreateNew(settings.Run.Root, settings.Run.Name, stub.ResolvedConfig);
+        return stub with { Run = run };
+    }
+
+    /// <summary>Embedded defaults, then each file, then each --set, with unknown keys refused.</summary>
+    public static Config Layer(Config? baseConfig, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets)
+    {
+        var defaults = HoconSources.Defaults();
+        var layered = baseConfig ?? defaults;
+        foreach (var file in configFiles)
+        {
+            var parsed = HoconSources.ParseFile(file);
+            HoconSources.RejectUnknownKeys(parsed, defaults, file);
+            layered = parsed.WithFallback(layered);
+        }
+        foreach (var set in sets)
+        {
+            var parsed = HoconSources.ParseSet(set);
+            HoconSources.RejectUnknownKeys(parsed, defaults, "--set");
+            layered = parsed.WithFallback(layered);
+        }
+        return layered;
+    }
+
+    public static DataMixture LoadData(ColmSettings s) => s.Data.Kind switch
+    {
+        "jsonl" => MixtureBuilder.FromJsonl(s.Data.Path, s.Data.Fields, CharTokenizer.Instance, s.Data.MaxLength,
+            s.Data.HeldoutPerSource, s.Data.Synthetic.Seed),
+        _ => MixtureBuilder.FromSynthetic(s.Data.Synthetic, CharTokenizer.Instance, s.Data.MaxLength),
+    };
+}

@@ -1,0 +1,119 @@
+using System.Text.Json;
+using CoLM.Data;
+using CoLM.Selection;
+
+namespace CoLM.Cluster.Runs;
+
+/// <summary>What the coordinator itself must restore to continue a run bit-identically.</summary>
+public sealed record CoordinatorCheckpoint(
+    long Step, long SamplerEpoch, int SamplerPosition, long NormalizerStep,
+    IReadOnlyDictionary<string, SourceScore> Baseline, string Method);
+
+public sealed record SourceScore(int Examples, double Accuracy, double Loss);
+
+/// <summary>A complete checkpoint on disk.</summary>
+public sealed record CheckpointPaths(string Directory, long Step)
+{
+    public string TrainerState => Path.Combine(Directory, "trainer-state.bin");
+    public string Coordinator => Path.Combine(Directory, "coordinator.json");
+    public string Normalizer => Path.Combine(Directory, "normalizer.bin");
+    public string Config => Path.Combine(Directory, "config.conf");
+}
+
+/// <summary>
+/// Checkpoints are assembled in checkpoints/.step-N.partial and renamed to checkpoints/step-N
+/// only when every file is written, so a directory named step-N is always complete.
+/// </summary>
+public sealed class CheckpointStore(RunDirectory run, int keep)
+{
+    public CheckpointPaths BeginPartial(long step)
+    {
+        var partial = Path.Combine(run.CheckpointsPath, $".step-{step:D6}.partial");
+        if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
+        Directory.CreateDirectory(partial);
+        return new CheckpointPaths(partial, step);
+    }
+
+    public CheckpointPaths Complete(CheckpointPaths partial, CoordinatorCheckpoint state, NormalizerState normalizer, string config)
+    {
+        File.WriteAllText(partial.Coordinator, JsonSerializer.Serialize(state));
+        NormalizerFile.Write(partial.Normalizer, normalizer);
+        File.WriteAllText(partial.Config, config);
+        var final = Path.Combine(run.CheckpointsPath, $"step-{partial.Step:D6}");
+        if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+        Directory.Move(partial.Directory, final);
+        Prune();
+        return new CheckpointPaths(final, partial.Step);
+    }
+
+    public static CheckpointPaths? Latest(RunDirectory run)
+    {
+        if (!Directory.Exists(run.CheckpointsPath)) return null;
+        return Directory.EnumerateDirectories(run.CheckpointsPath, "step-*")
+            .Select(d => (Dir: d, Ok: long.TryParse(Path.GetFileName(d)["step-".Length..], out var s), Step: s))
+            .Where(x => x.Ok)
+            .OrderByDescending(x => x.Step)
+            .Select(x => new CheckpointPaths(x.Dir, x.Step))
+            .FirstOrDefault();
+    }
+
+    public static (CoordinatorCheckpoint State, NormalizerState Normalizer) Load(CheckpointPaths checkpoint)
+    {
+        foreach (var file in new[] { checkpoint.TrainerState, checkpoint.Coordinator, checkpoint.Normalizer })
+            if (!File.Exists(file)) throw new RunDirectoryException(checkpoint.Directory, $"incomplete checkpoint: {Path.GetFileName(file)} missing");
+        CoordinatorCheckpoint? state;
+        try
+        {
+            state = JsonSerializer.Deserialize<CoordinatorCheckpoint>(File.ReadAllText(checkpoint.Coordinator));
+        }
+        catch (JsonException e)
+        {
+            throw new RunDirectoryException(checkpoint.Coordinator, $"corrupt coordinator state: {e.Message}");
+        }
+        if (state is null || state.Step != checkpoint.Step)
+            throw new RunDirectoryException(checkpoint.Coordinator, "coordinator state does not match its checkpoint folder");
+        return (state, NormalizerFile.Read(checkpoint.Normalizer));
+    }
+
+    public static SamplerState Sampler(CoordinatorCheckpoint state) => new(state.SamplerEpoch, state.SamplerPosition);
+
+    private void Prune()
+    {
+        var complete = Directory.EnumerateDirectories(run.CheckpointsPath, "step-*").Order(StringComparer.Ordinal).ToList();
+        foreach (var old in complete.Take(Math.Max(0, complete.Count - keep)))
+            Directory.Delete(old, recursive: true);
+    }
+}
+
+/// <summary>The selector's private Adam history, in binary so floats round-trip exactly.</summary>
+public static class NormalizerFile
+{
+    public static void Write(string path, NormalizerState state)
+    {
+        using var w = new BinaryWriter(File.Create(path));
+        w.Write(state.Step);
+        w.Write(state.M.Length);
+        foreach (var x in state.M) w.Write(x);
+        foreach (var x in state.V) w.Write(x);
+    }
+
+    public static NormalizerState Read(string path)
+    {
+        try
+        {
+            using var r = new BinaryReader(File.OpenRead(path));
+            long step = r.ReadInt64();
+            int n = r.ReadInt32();
+            if (n < 0 || n > 1 << 28) throw new RunDirectoryException(path, $"corrupt normalizer state (length {n})");
+            var m = new float[n];
+            var v = new float[n];
+            for (int i = 0; i < n; i++) m[i] = r.ReadSingle();
+            for (int i = 0; i < n; i++) v[i] = r.ReadSingle();
+            return new NormalizerState(m, v, step);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new RunDirectoryException(path, "truncated normalizer state");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace CoLM.Cluster.Runs;
+
+/// <summary>
+/// One run's folder:
+/// <code>
+/// RUN/config.conf          resolved HOCON of the run (what --resume reads back)
+/// RUN/status.json          running | completed | stopped | failed, with the error if any
+/// RUN/metrics.jsonl        one JSON object per step and per evaluation
+/// RUN/telemetry.jsonl      OpenTelemetry spans and metrics (colm.telemetry.exporter = file)
+/// RUN/checkpoints/step-N/  trainer-state.bin, coordinator.json, normalizer.bin, config.conf
+/// RUN/report.md            per-source accuracy before and after training (completed runs only)
+/// </code>
+/// </summary>
+public sealed class RunDirectory
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = false,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+    };
+
+    private readonly Lock _metricsLock = new();
+
+    private RunDirectory(string path) => Path = System.IO.Path.GetFullPath(path);
+
+    public string Path { get; }
+
+    public string ConfigFile => System.IO.Path.Combine(Path, "config.conf");
+
+    public string MetricsFile => System.IO.Path.Combine(Path, "metrics.jsonl");
+
+    public string ReportFile => System.IO.Path.Combine(Path, "report.md");
+
+    public string StatusFile => System.IO.Path.Combine(Path, "status.json");
+
+    public string CheckpointsPath => System.IO.Path.Combine(Path, "checkpoints");
+
+    /// <summary>Creates a new run folder; refuses one that already holds a run.</summary>
+    public static RunDirectory CreateNew(string root, string name, string resolvedConfig)
+    {
+        if (name.Length == 0) name = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
+        var dir = new RunDirectory(System.IO.Path.Combine(root, name));
+        if (Directory.Exists(dir.Path) && Directory.EnumerateFileSystemEntries(dir.Path).Any())
+            throw new RunDirectoryException(dir.Path, "already holds a run; pick another colm.run.name or use --resume");
+        Directory.CreateDirectory(dir.CheckpointsPath);
+        dir.WriteAtomically(dir.ConfigFile, resolvedConfig);
+        dir.WriteStatus("running", null, 0);
+        return dir;
+    }
+
+    /// <summary>Opens an existing run for --resume.</summary>
+    public static RunDirectory OpenExisting(string path)
+    {
+        var dir = new RunDirectory(path);
+        if (!File.Exists(dir.ConfigFile))
+            throw new RunDirectoryException(dir.Path, "is not a run directory (no config.conf)");
+        return dir;
+    }
+
+    public void WriteStatus(string state, string? error, long step) =>
+        WriteAtomically(StatusFile, JsonSerializer.Serialize(new RunStatus(state, step, error, DateTime.UtcNow), Json) + "\n");
+
+    public void AppendMetrics(object record)
+    {
+        var line = JsonSerializer.Serialize(record, record.GetType(), Json) + "\n";
+        lock (_metricsLock) File.AppendAllText(MetricsFile, line);
+    }
+
+    public void WriteReport(string markdown) => WriteAtomically(ReportFile, markdown);
+
+    /// <summary>Temp file + rename: a crash leaves the old file or the new one, never half of one.</summary>
+    public void WriteAtomically(string path, string content)
+    {
+        var tmp = path + ".partial";
+        File.WriteAllText(tmp, content);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private sealed record RunStatus(string State, long Step, string? Error, DateTime UpdatedUtc);
+}
+
+public sealed class RunDirectoryException(string path, string problem) : Exception($"{path}: {problem}");

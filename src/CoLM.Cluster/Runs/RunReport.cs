@@ -1,0 +1,44 @@
+using System.Globalization;
+using System.Text;
+using CoLM.Cluster.Actors;
+
+namespace CoLM.Cluster.Runs;
+
+/// <summary>The final report: per-source held-out exact match and loss before and after training.</summary>
+public static class RunReport
+{
+    public static string Markdown(CoordinatorContext ctx, EvalReport? before, EvalReport? after, long step, string state)
+    {
+        var s = ctx.Settings;
+        var sb = new StringBuilder();
+        sb.AppendLine($"# CoLM run report ({state} at step {step} of {s.Train.Steps})");
+        sb.AppendLine();
+        sb.AppendLine($"- method: {s.Selection.Method}, pool L = {s.Selection.Pool}, budget b = {s.Selection.TrainedPerStep}, probes K = {s.Selection.Probes}");
+        sb.AppendLine($"- model: dim {s.Model.Dim}, layers {s.Model.Layers}, heads {s.Model.Heads}, LoRA r = {s.Model.Lora.Rank} on {string.Join(", ", s.Model.Lora.Targets)}");
+        sb.AppendLine($"- data: {s.Data.Kind}{(s.Data.Kind == "jsonl" ? " " + s.Data.Path : "")}, {ctx.Data.Train.Count} train / {ctx.Data.Heldout.Count} held-out examples, {ctx.Data.SourceNames.Count} sources, {ctx.Data.TruncatedCount} truncated");
+        sb.AppendLine($"- trainers: {s.Train.Trainers}, learning rate {s.Train.LearningRate.ToString(CultureInfo.InvariantCulture)}");
+        sb.AppendLine();
+        sb.AppendLine(Table(ctx, before, after));
+        return sb.ToString();
+    }
+
+    public static string Table(CoordinatorContext ctx, EvalReport? before, EvalReport? after)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| source | train examples | held-out | accuracy before | accuracy after | loss before | loss after |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        for (int id = 0; id < ctx.Data.SourceNames.Count; id++)
+        {
+            string name = ctx.Data.SourceNames[id];
+            var b = before?.Sources.GetValueOrDefault(name);
+            var a = after?.Sources.GetValueOrDefault(name);
+            sb.AppendLine($"| {name} | {ctx.Data.TrainCountPerSource[id]} | {(a ?? b)?.Examples ?? 0} | {Pct(b?.Accuracy)} | {Pct(a?.Accuracy)} | {Num(b?.Loss)} | {Num(a?.Loss)} |");
+        }
+        sb.AppendLine($"| **mean over sources** | {ctx.Data.Train.Count} | {ctx.Data.Heldout.Count} | {Pct(before?.MeanAccuracy)} | {Pct(after?.MeanAccuracy)} | {Num(before?.MeanLoss)} | {Num(after?.MeanLoss)} |");
+        return sb.ToString();
+    }
+
+    private static string Pct(double? x) => x is { } v ? (100 * v).ToString("0.0", CultureInfo.InvariantCulture) + "%" : "-";
+
+    private static string Num(double? x) => x is { } v ? v.ToString("0.000", CultureInfo.InvariantCulture) : "-";
+}

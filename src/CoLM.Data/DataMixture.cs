@@ -1,0 +1,84 @@
+namespace CoLM.Data;
+
+/// <summary>
+/// A tokenized train/held-out split over named sources. Source ids index SourceNames, which are
+/// sorted ordinally so ids are stable for the same set of sources regardless of input order.
+/// </summary>
+public sealed class DataMixture
+{
+    public DataMixture(
+        IReadOnlyList<string> sourceNames,
+        IReadOnlyList<TokenizedExample> train,
+        IReadOnlyList<TokenizedExample> heldout,
+        IReadOnlyList<RawExample> heldoutRaw,
+        int maxLength)
+    {
+        ArgumentNullException.ThrowIfNull(sourceNames);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(heldout);
+        ArgumentNullException.ThrowIfNull(heldoutRaw);
+        ExampleTokenizer.ValidateMaxLength(maxLength);
+        if (heldoutRaw.Count != heldout.Count)
+        {
+            throw new ArgumentException("heldoutRaw must parallel heldout", nameof(heldoutRaw));
+        }
+
+        ValidateSplit(train, sourceNames.Count, maxLength, nameof(train));
+        ValidateSplit(heldout, sourceNames.Count, maxLength, nameof(heldout));
+
+        SourceNames = sourceNames;
+        Train = train;
+        Heldout = heldout;
+        HeldoutRaw = heldoutRaw;
+        MaxLength = maxLength;
+        TrainCountPerSource = CountPerSource(train, sourceNames.Count);
+        HeldoutCountPerSource = CountPerSource(heldout, sourceNames.Count);
+        TruncatedCount = train.Count(e => e.Truncated) + heldout.Count(e => e.Truncated);
+    }
+
+    public IReadOnlyList<string> SourceNames { get; }
+    public IReadOnlyList<TokenizedExample> Train { get; }
+    public IReadOnlyList<TokenizedExample> Heldout { get; }
+
+    /// <summary>The untokenized held-out examples (same index as Heldout), for exact-match
+    /// evaluation against the full target even when the tokenized copy was truncated.</summary>
+    public IReadOnlyList<RawExample> HeldoutRaw { get; }
+
+    public IReadOnlyList<int> TrainCountPerSource { get; }
+    public IReadOnlyList<int> HeldoutCountPerSource { get; }
+    public int TruncatedCount { get; }
+    public int MaxLength { get; }
+
+    private static void ValidateSplit(IReadOnlyList<TokenizedExample> split, int sourceCount, int maxLength, string name)
+    {
+        for (var i = 0; i < split.Count; i++)
+        {
+            var e = split[i];
+            if (e.Id != i)
+            {
+                throw new ArgumentException($"{name}[{i}] has Id {e.Id}; Id must equal its index", name);
+            }
+
+            if (e.SourceId < 0 || e.SourceId >= sourceCount)
+            {
+                throw new ArgumentException($"{name}[{i}] has SourceId {e.SourceId} outside [0, {sourceCount})", name);
+            }
+
+            if (e.Tokens.Length > maxLength || e.PromptLength < 1 || e.PromptLength >= e.Tokens.Length)
+            {
+                throw new ArgumentException($"{name}[{i}] violates the token layout (length {e.Tokens.Length}, prompt {e.PromptLength}, max {maxLength})", name);
+            }
+        }
+    }
+
+    private static int[] CountPerSource(IReadOnlyList<TokenizedExample> split, int sourceCount)
+    {
+        var counts = new int[sourceCount];
+        foreach (var e in split)
+        {
+            counts[e.SourceId]++;
+        }
+
+        return counts;
+    }
+}

@@ -1,0 +1,456 @@
+using CoLM.Selection;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace CoLM.Model;
+
+// A Llama-style decoder with LoRA adapters, in dependency order: initial values, RMSNorm,
+// LoRA linear, rotary table, attention, MLP, block, decoder.
+//
+// Tensor lifetime (the rule for the whole of CoLM.Model): each public method opens a
+// torch.NewDisposeScope(); whatever it returns is moved to the caller's scope; functions never
+// dispose their inputs. Internal helpers run inside their caller's scope and open none.
+//
+// Names follow Hugging Face Llama without the "model." prefix: embed_tokens.weight,
+// layers.{i}.input_layernorm.weight, layers.{i}.self_attn.{q,k,v,o}_proj.weight,
+// layers.{i}.post_attention_layernorm.weight, layers.{i}.mlp.{gate,up,down}_proj.weight,
+// norm.weight, lm_head.weight; LoRA adds {projection}.lora_A (r, in) and .lora_B (out, r).
+//
+// Every field holding a parameter or submodule carries [ComponentName] equal to its registered
+// name: TorchSharp's Module.to() finds fields by that name to swap in the moved tensors, and
+// RegisterComponents() would otherwise register the field a second time under its C# name.
+
+/// <summary>
+/// Deterministic initial values. Each tensor draws from its own generator, seeded by the model
+/// seed and the tensor's name, so a tensor's values never depend on which other tensors exist
+/// (changing the LoRA targets leaves the base weights alone) or on creation order.
+/// Tensors are made on the CPU (libtorch's CPU generator is serial, so bit-identical in every
+/// process and at every thread count) and are detached from any dispose scope the caller has open.
+/// </summary>
+internal sealed class ParameterFactory(long seed)
+{
+    public Parameter Normal(string name, long[] shape, double std)
+    {
+        using var generator = GeneratorFor(name);
+        return Frozen(normal(0.0, std, shape, float32, CPU, generator: generator));
+    }
+
+    public static Parameter Ones(long[] shape) => Frozen(ones(shape, float32, CPU));
+
+    /// <summary>LoRA A: Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in)), as PEFT does.</summary>
+    public Parameter LoraA(string name, long rank, long inFeatures)
+    {
+        double bound = 1.0 / Math.Sqrt(inFeatures);
+        using var generator = GeneratorFor(name);
+        using var unit = rand([rank, inFeatures], float32, CPU, generator: generator);
+        using var scaled = unit.mul(2.0 * bound);
+        return Trainable(scaled.sub(bound));
+    }
+
+    /// <summary>LoRA B starts at zero, so the adapted model equals the base model at step 0.</summary>
+    public static Parameter LoraB(long outFeatures, long rank) => Trainable(zeros([outFeatures, rank], float32, CPU));
+
+    private static Parameter Frozen(Tensor values) => Detached(new Parameter(values, requires_grad: false));
+
+    private static Parameter Trainable(Tensor values) => Detached(new Parameter(values, requires_grad: true));
+
+    private static Parameter Detached(Parameter parameter)
+    {
+        parameter.DetachFromDisposeScope();
+        return parameter;
+    }
+
+    private torch.Generator GeneratorFor(string name)
+    {
+        // FNV-1a of the name, then SplitMix64 with the model seed.
+        ulong hash = 14695981039346656037UL;
+        foreach (char c in name) hash = (hash ^ c) * 1099511628211UL;
+        ulong stream = ProbeDirections.Mix((ulong)seed ^ ProbeDirections.Mix(hash));
+        return new torch.Generator(stream);
+    }
+}
+
+/// <summary>Root-mean-square layer norm (TorchSharp has none): x / sqrt(mean(x^2) + eps) * weight, computed in fp32.</summary>
+internal sealed class RmsNorm : nn.Module
+{
+    [ComponentName(Name = "weight")] private Parameter _weight; // (D)
+    private readonly double _eps;
+
+    public RmsNorm(long dim, double eps) : base(nameof(RmsNorm))
+    {
+        _eps = eps;
+        _weight = ParameterFactory.Ones([dim]);
+        register_parameter("weight", _weight);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x)
+    {
+        var xf = x.dtype == float32 ? x : x.to_type(float32);
+        var normed = xf * (xf.square().mean([-1L], keepdim: true) + _eps).rsqrt();
+        return (normed.dtype == x.dtype ? normed : normed.to_type(x.dtype)) * _weight;
+    }
+}
+
+/// <summary>What the last block's v_proj saw and produced, for per-example gradients (see ExactSketchGradient).</summary>
+internal sealed class LoraTap
+{
+    public Tensor? LoraHidden { get; set; } // A(x): (B, T, r)
+    public Tensor? Output { get; set; }     // W x + s B(A x): (B, T, out)
+}
+
+/// <summary>Bias-free linear layer with a frozen weight and an optional LoRA adapter: y = W x + s * B(A(dropout(x))).</summary>
+internal sealed class LoraLinear : nn.Module
+{
+    [ComponentName(Name = "weight")] private Parameter _weight; // (out, in), frozen
+    [ComponentName(Name = "lora_A")] private Parameter? _loraA; // (r, in)
+    [ComponentName(Name = "lora_B")] private Parameter? _loraB; // (out, r)
+    private readonly double _scale;
+    private readonly double _dropout;
+
+    public LoraLinear(string name, long inFeatures, long outFeatures, double std, LoraSettings? lora, ParameterFactory init)
+        : base(nameof(LoraLinear))
+    {
+        _weight = init.Normal($"{name}.weight", [outFeatures, inFeatures], std);
+        register_parameter("weight", _weight);
+        if (lora is not null)
+        {
+            _loraA = init.LoraA($"{name}.lora_A", lora.Rank, inFeatures);
+            _loraB = ParameterFactory.LoraB(outFeatures, lora.Rank);
+            register_parameter("lora_A", _loraA);
+            register_parameter("lora_B", _loraB);
+            _scale = lora.Scale;
+            _dropout = lora.Dropout;
+        }
+        RegisterComponents();
+    }
+
+    public Parameter? LoraB => _loraB;
+
+    public double Scale => _scale;
+
+    public Tensor Forward(Tensor x, LoraTap? tap = null)
+    {
+        var y = F.linear(x, _weight);
+        if (_loraA is null || _loraB is null) return y;
+        var dropped = _dropout > 0 && training ? F.dropout(x, _dropout, training: true) : x;
+        var hidden = F.linear(dropped, _loraA);          // (..., r)
+        var adapted = y + F.linear(hidden, _loraB) * _scale;
+        if (tap is not null)
+        {
+            tap.LoraHidden = hidden;
+            tap.Output = adapted;
+        }
+        return adapted;
+    }
+}
+
+/// <summary>
+/// Rotary position tables in the Hugging Face "rotate half" layout: cos/sin of shape (MaxSeqLen, headDim),
+/// angle(t, i) = t * theta^(-2i/headDim) repeated for both halves. Computed once in double precision
+/// in C# (identical on every device), copied per device and dtype on first use.
+/// Not registered as buffers: they are derived from the config, not state.
+/// </summary>
+internal sealed class RotaryTable : IDisposable
+{
+    private readonly float[] _cos;
+    private readonly float[] _sin;
+    private readonly long _maxLen;
+    private readonly long _headDim;
+    private (Device Device, ScalarType Dtype, Tensor Cos, Tensor Sin)? _cached;
+
+    public RotaryTable(int maxLen, int headDim, double theta)
+    {
+        _maxLen = maxLen;
+        _headDim = headDim;
+        _cos = new float[maxLen * headDim];
+        _sin = new float[maxLen * headDim];
+        int half = headDim / 2;
+        for (int t = 0; t < maxLen; t++)
+        {
+            for (int i = 0; i < half; i++)
+            {
+                double angle = t * Math.Pow(theta, -2.0 * i / headDim);
+                float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
+                _cos[t * headDim + i] = _cos[t * headDim + half + i] = c;
+                _sin[t * headDim + i] = _sin[t * headDim + half + i] = s;
+            }
+        }
+    }
+
+    /// <summary>Views (T, headDim) on the table for this device and dtype; the views belong to the caller's scope.</summary>
+    public (Tensor Cos, Tensor Sin) For(Device device, ScalarType dtype, long length)
+    {
+        if (_cached is not { } c || c.Device.type != device.type || c.Device.index != device.index || c.Dtype != dtype)
+        {
+            DisposeCached();
+            using var cosCpu = tensor(_cos, [_maxLen, _headDim]);
+            using var sinCpu = tensor(_sin, [_maxLen, _headDim]);
+            var cos = cosCpu.to(dtype, device).DetachFromDisposeScope();
+            var sin = sinCpu.to(dtype, device).DetachFromDisposeScope();
+            _cached = c = (device, dtype, cos, sin);
+        }
+        return (c.Cos.narrow(0, 0, length), c.Sin.narrow(0, 0, length));
+    }
+
+    public void Dispose() => DisposeCached();
+
+    private void DisposeCached()
+    {
+        if (_cached is { } c)
+        {
+            c.Cos.Dispose();
+            c.Sin.Dispose();
+            _cached = null;
+        }
+    }
+
+    /// <summary>x (B, H, T, hd) rotated by position: x * cos + rotate_half(x) * sin.</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        long half = x.shape[^1] / 2;
+        var rotated = cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
+        return x * cos + rotated * sin;
+    }
+}
+
+/// <summary>Causal multi-head self-attention with separate q/k/v/o projections and rotary positions.</summary>
+internal sealed class Attention : nn.Module
+{
+    [ComponentName(Name = "q_proj")] private LoraLinear _q;
+    [ComponentName(Name = "k_proj")] private LoraLinear _k;
+    [ComponentName(Name = "v_proj")] private LoraLinear _v;
+    [ComponentName(Name = "o_proj")] private LoraLinear _o;
+    private readonly long _heads;
+    private readonly long _headDim;
+
+    public Attention(string name, DecoderConfig config, LoraSettings lora, ParameterFactory init) : base(nameof(Attention))
+    {
+        _heads = config.Heads;
+        _headDim = config.HeadDim;
+        const double std = 0.02;
+        double outStd = std / Math.Sqrt(2.0 * config.Layers); // GPT-2 style: residual writes scaled by depth
+        _q = Projection(name, "q_proj", config.Dim, config.Dim, std, lora, init);
+        _k = Projection(name, "k_proj", config.Dim, config.Dim, std, lora, init);
+        _v = Projection(name, "v_proj", config.Dim, config.Dim, std, lora, init);
+        _o = Projection(name, "o_proj", config.Dim, config.Dim, outStd, lora, init);
+        register_module("q_proj", _q);
+        register_module("k_proj", _k);
+        register_module("v_proj", _v);
+        register_module("o_proj", _o);
+        RegisterComponents();
+    }
+
+    public LoraLinear ValueProjection => _v;
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        var q = _q.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2);           // (B, H, T, hd)
+        var k = _k.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2);           // (B, H, T, hd)
+        var v = _v.Forward(x, valueTap).view(batch, time, _heads, _headDim).transpose(1, 2); // (B, H, T, hd)
+        q = RotaryTable.Apply(q, cos, sin);
+        k = RotaryTable.Apply(k, cos, sin);
+        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                   // (B, H, T, hd)
+        return _o.Forward(y.transpose(1, 2).reshape(batch, time, _heads * _headDim));       // (B, T, D)
+    }
+
+    internal static LoraLinear Projection(
+        string prefix, string projection, long inFeatures, long outFeatures, double std, LoraSettings lora, ParameterFactory init) =>
+        new($"{prefix}.{projection}", inFeatures, outFeatures, std, lora.Covers(projection) ? lora : null, init);
+}
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)).</summary>
+internal sealed class Mlp : nn.Module
+{
+    [ComponentName(Name = "gate_proj")] private LoraLinear _gate;
+    [ComponentName(Name = "up_proj")] private LoraLinear _up;
+    [ComponentName(Name = "down_proj")] private LoraLinear _down;
+
+    public Mlp(string name, DecoderConfig config, LoraSettings lora, ParameterFactory init) : base(nameof(Mlp))
+    {
+        const double std = 0.02;
+        double outStd = std / Math.Sqrt(2.0 * config.Layers);
+        _gate = Attention.Projection(name, "gate_proj", config.Dim, config.HiddenDim, std, lora, init);
+        _up = Attention.Projection(name, "up_proj", config.Dim, config.HiddenDim, std, lora, init);
+        _down = Attention.Projection(name, "down_proj", config.HiddenDim, config.Dim, outStd, lora, init);
+        register_module("gate_proj", _gate);
+        register_module("up_proj", _up);
+        register_module("down_proj", _down);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x) => _down.Forward(F.silu(_gate.Forward(x)) * _up.Forward(x));
+}
+
+/// <summary>Pre-norm decoder block: x + attn(norm(x)), then h + mlp(norm(h)).</summary>
+internal sealed class DecoderBlock : nn.Module
+{
+    [ComponentName(Name = "input_layernorm")] private RmsNorm _attnNorm;
+    [ComponentName(Name = "self_attn")] private Attention _attn;
+    [ComponentName(Name = "post_attention_layernorm")] private RmsNorm _mlpNorm;
+    [ComponentName(Name = "mlp")] private Mlp _mlp;
+
+    public DecoderBlock(string name, DecoderConfig config, LoraSettings lora, ParameterFactory init) : base(nameof(DecoderBlock))
+    {
+        _attnNorm = new RmsNorm(config.Dim, config.NormEps);
+        _attn = new Attention($"{name}.self_attn", config, lora, init);
+        _mlpNorm = new RmsNorm(config.Dim, config.NormEps);
+        _mlp = new Mlp($"{name}.mlp", config, lora, init);
+        register_module("input_layernorm", _attnNorm);
+        register_module("self_attn", _attn);
+        register_module("post_attention_layernorm", _mlpNorm);
+        register_module("mlp", _mlp);
+        RegisterComponents();
+    }
+
+    public Attention SelfAttention => _attn;
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
+    {
+        var h = x + _attn.Forward(_attnNorm.Forward(x), cos, sin, valueTap);
+        return h + _mlp.Forward(_mlpNorm.Forward(h));
+    }
+}
+
+/// <summary>Token embedding table (V, D), frozen.</summary>
+internal sealed class TokenEmbedding : nn.Module
+{
+    [ComponentName(Name = "weight")] private Parameter _weight;
+
+    public TokenEmbedding(long vocab, long dim, ParameterFactory init) : base(nameof(TokenEmbedding))
+    {
+        _weight = init.Normal("embed_tokens.weight", [vocab, dim], 0.02);
+        register_parameter("weight", _weight);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor tokens) => // (B, T) -> (B, T, D)
+        _weight.index_select(0, tokens.reshape(-1)).reshape(tokens.shape[0], tokens.shape[1], _weight.shape[1]);
+}
+
+/// <summary>
+/// Llama-style decoder: embedding, N pre-norm blocks (RMSNorm, causal rotary attention, RMSNorm,
+/// SwiGLU), final RMSNorm, untied lm_head. Base weights are frozen and initialised from the seed;
+/// only LoRA A/B matrices require grad. Split into a trunk (embedding + layers 0..n-2) and a head
+/// (last layer + norm + lm_head) so the zeroth-order sketch can cache the trunk and rerun the head.
+/// </summary>
+public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "embed_tokens")] private TokenEmbedding _embed;
+    [ComponentName(Name = "layers")] private ModuleList<DecoderBlock> _layers;
+    [ComponentName(Name = "norm")] private RmsNorm _norm;
+    [ComponentName(Name = "lm_head")] private LoraLinear _lmHead;
+    private readonly RotaryTable _rotary;
+
+    public LlamaDecoder(DecoderConfig config, LoraSettings lora, long seed) : base(nameof(LlamaDecoder))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(lora);
+        config.Validate();
+        lora.Validate();
+        Config = config;
+        Lora = lora;
+        Seed = seed;
+
+        var init = new ParameterFactory(seed);
+        _embed = new TokenEmbedding(config.VocabSize, config.Dim, init);
+        var blocks = new DecoderBlock[config.Layers];
+        for (int i = 0; i < blocks.Length; i++) blocks[i] = new DecoderBlock($"layers.{i}", config, lora, init);
+        _layers = new ModuleList<DecoderBlock>(blocks);
+        _norm = new RmsNorm(config.Dim, config.NormEps);
+        _lmHead = new LoraLinear("lm_head", config.Dim, config.VocabSize, 0.02, lora: null, init);
+        _rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta);
+
+        register_module("embed_tokens", _embed);
+        register_module("layers", _layers);
+        register_module("norm", _norm);
+        register_module("lm_head", _lmHead);
+        RegisterComponents();
+    }
+
+    public DecoderConfig Config { get; }
+
+    public LoraSettings Lora { get; }
+
+    public long Seed { get; }
+
+    /// <summary>The last layer's v_proj LoRA B, shape (Dim, Rank): the parameter the CoLM gradient feature is taken on.</summary>
+    public Parameter SketchParameter => SketchProjection.LoraB!;
+
+    /// <summary>The LoRA scale alpha / r of <see cref="SketchParameter"/>'s adapter.</summary>
+    public double SketchScale => SketchProjection.Scale;
+
+    internal LoraLinear SketchProjection
+    {
+        get
+        {
+            var projection = _layers[_layers.Count - 1].SelfAttention.ValueProjection;
+            if (projection.LoraB is null)
+                throw new InvalidOperationException(
+                    "The gradient sketch needs a LoRA adapter on v_proj; add \"v_proj\" to the LoRA targets.");
+            return projection;
+        }
+    }
+
+    /// <summary>(B, T) int64 tokens -> (B, T, V) logits.</summary>
+    public override Tensor forward(Tensor tokens)
+    {
+        using var scope = NewDisposeScope();
+        return ForwardHead(ForwardTrunk(tokens)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Embedding and layers 0..n-2: (B, T) int64 -> (B, T, D). Run it under no_grad to cache it.</summary>
+    public Tensor ForwardTrunk(Tensor tokens)
+    {
+        if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
+        using var scope = NewDisposeScope();
+        var (cos, sin) = Rotary(tokens.shape[1], tokens.device);
+        var h = _embed.Forward(tokens);
+        for (int i = 0; i < _layers.Count - 1; i++) h = _layers[i].Forward(h, cos, sin, valueTap: null);
+        return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Last layer, final norm and lm_head: (B, T, D) -> (B, T, V) logits.</summary>
+    public Tensor ForwardHead(Tensor trunkHidden)
+    {
+        using var scope = NewDisposeScope();
+        return ForwardHead(trunkHidden, valueTap: null).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The head, recording the last layer's v_proj LoRA input and output in <paramref name="valueTap"/>; runs in the caller's scope.</summary>
+    internal Tensor ForwardHead(Tensor trunkHidden, LoraTap? valueTap)
+    {
+        if (trunkHidden.ndim != 3) throw new ArgumentException($"trunk hidden must be (B, T, D), got shape [{string.Join(", ", trunkHidden.shape)}].");
+        var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
+        var h = _layers[_layers.Count - 1].Forward(trunkHidden, cos, sin, valueTap);
+        return _lmHead.Forward(_norm.Forward(h));
+    }
+
+    /// <summary>Parameters that require grad (the LoRA A and B matrices), in registration order.</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters() =>
+        named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+
+    /// <summary>Frozen base weights, in registration order.</summary>
+    public IReadOnlyList<(string Name, Tensor Tensor)> FrozenParameters() =>
+        named_parameters().Where(p => !p.parameter.requires_grad).Select(p => (p.name, (Tensor)p.parameter)).ToList();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _rotary.Dispose();
+        base.Dispose(disposing);
+    }
+
+    private (Tensor Cos, Tensor Sin) Rotary(long length, Device device)
+    {
+        if (length > Config.MaxSeqLen)
+            throw new ArgumentException($"Sequence length {length} exceeds MaxSeqLen {Config.MaxSeqLen}.");
+        return _rotary.For(device, ComputeDtype(), length);
+    }
+
+    /// <summary>The dtype the model currently computes in (that of its weights).</summary>
+    private ScalarType ComputeDtype() => _norm.parameters().First().dtype;
+}

@@ -1,0 +1,71 @@
+namespace CoLM.Selection;
+
+/// <summary>
+/// Facility location on feature rows (COLM.md step 7): L1 distance, similarity S = max(D) - D over
+/// the candidate set, maximise sum_i max_{s in S} S(i, s). Results list the chosen rows in the
+/// order greedy picked them.
+/// </summary>
+public static class FacilityLocation
+{
+    /// <summary>Lazy greedy (max-heap of stale upper bounds); same result as <see cref="Greedy"/>, far fewer gain evaluations.</summary>
+    public static int[] LazyGreedy(ReadOnlySpan<float> features, int n, int dims, int k)
+    {
+        Check(features, n, dims, k);
+        return LazyGreedy(features.ToArray(), n, dims, k, null);
+    }
+
+    /// <summary>Plain greedy: every candidate's gain at every step. For tests and as the reference.</summary>
+    public static int[] Greedy(ReadOnlySpan<float> features, int n, int dims, int k)
+    {
+        Check(features, n, dims, k);
+        if (k == 0) return [];
+        float[] sim = Similarities(features.ToArray(), n, dims, null);
+        return FacilityGreedy.Plain(sim, n, k);
+    }
+
+    /// <summary>F(S) in double, with S built exactly as the greedy builds it; F of the empty set is 0.</summary>
+    public static double Objective(ReadOnlySpan<float> features, int n, int dims, ReadOnlySpan<int> selected)
+    {
+        Check(features, n, dims, 0);
+        foreach (int s in selected)
+            if ((uint)s >= (uint)n) throw new ArgumentOutOfRangeException(nameof(selected), $"Selected row {s} is not in [0, {n}).");
+        if (selected.IsEmpty) return 0;
+        float[] sim = Similarities(features.ToArray(), n, dims, null);
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            float best = float.NegativeInfinity;
+            foreach (int s in selected) best = Math.Max(best, sim[(long)i * n + s]);
+            total += best;
+        }
+
+        return total;
+    }
+
+    /// <summary>The selector's entry: features already in an array, distance buffer reused between sources.</summary>
+    internal static int[] LazyGreedy(float[] features, int n, int dims, int k, float[]? scratch)
+    {
+        if (k == 0) return [];
+        float[] sim = Similarities(features, n, dims, scratch);
+        return FacilityGreedy.Lazy(sim, n, k);
+    }
+
+    private static float[] Similarities(float[] features, int n, int dims, float[]? scratch)
+    {
+        long size = (long)n * n;
+        float[] sim = scratch is not null && scratch.Length >= size ? scratch : new float[size];
+        L1Distances.Compute(features, n, dims, sim);
+        FacilityGreedy.DistancesToSimilarities(sim.AsSpan(0, (int)size));
+        return sim;
+    }
+
+    private static void Check(ReadOnlySpan<float> features, int n, int dims, int k)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(dims);
+        if (features.Length < (long)n * dims)
+            throw new ArgumentException($"Features hold {features.Length} values, fewer than n x dims = {n} x {dims}.", nameof(features));
+        if (k < 0 || k > n)
+            throw new ArgumentOutOfRangeException(nameof(k), $"Cannot select {k} of {n} rows.");
+    }
+}

@@ -1,0 +1,133 @@
+using System.Numerics.Tensors;
+
+namespace CoLM.Selection;
+
+/// <summary>
+/// The full-width passes of COLM.md steps 5-6 over D, done chunk by chunk: a chunk of every z_k
+/// stays in cache while all examples use it, memory stays O(sources x D) instead of O(L x D)
+/// (L x 327,680 floats would be most of a gigabyte), and chunks run on all cores with results that
+/// do not depend on how they were scheduled.
+/// </summary>
+internal static class SourceFeatures
+{
+    // A multiple of SketchGradients.Lanes; 2048 dims of all K probes stay in L2.
+    private const int Chunk = 2048;
+
+    /// <summary>
+    /// sums[slot * D + d] = sum of f_i[d] over the rows of each slot (the mean up to a positive factor,
+    /// which does not change the top-h order).
+    /// </summary>
+    public static float[] Sums(
+        int[][] rowsBySlot, float[] coefs, int probes, float[] basis, int dim, AdamNormalizer normalizer, bool[] degenerate)
+    {
+        var sums = new float[(long)rowsBySlot.Length * dim];
+        var correction = normalizer.BiasCorrection();
+        float[] m = normalizer.M, v = normalizer.V;
+        Parallel.For(0, ChunkCount(dim), chunk =>
+        {
+            int offset = chunk * Chunk;
+            int len = Math.Min(Chunk, dim - offset);
+            var g = new ChunkRows(len);
+            for (int slot = 0; slot < rowsBySlot.Length; slot++)
+            {
+                int start = slot * dim + offset;
+                g.ForEachRebuilt(rowsBySlot[slot], coefs, probes, basis, offset, degenerate, (r, gi) =>
+                {
+                    if (normalizer.Normalize(gi, m.AsSpan(offset, len), v.AsSpan(offset, len), gi, correction)) degenerate[r] = true;
+                    Span<float> sum = sums.AsSpan(start, len);
+                    TensorPrimitives.Add(sum, gi, sum);
+                });
+            }
+        });
+        return sums;
+    }
+
+    /// <summary>
+    /// f_i restricted to the mask, row-major [rows x mask.Length]: only the masked columns of z, m
+    /// and v are gathered, so this costs K x h per example instead of K x D.
+    /// </summary>
+    public static void Masked(
+        int[] rows, ReadOnlySpan<int> mask, float[] coefs, int probes, float[] basis,
+        AdamNormalizer normalizer, bool[] degenerate, float[] destination)
+    {
+        int h = mask.Length;
+        float[] z = ProbeBasis.Gather(basis, probes, mask);
+        var m = new float[h];
+        var v = new float[h];
+        for (int j = 0; j < h; j++)
+        {
+            m[j] = normalizer.M[mask[j]];
+            v[j] = normalizer.V[mask[j]];
+        }
+
+        var correction = normalizer.BiasCorrection();
+        Parallel.For(0, rows.Length, i =>
+        {
+            int r = rows[i];
+            Span<float> f = destination.AsSpan(i * h, h);
+            bool bad = SketchGradients.Rebuild(coefs.AsSpan(r * probes, probes), z, 0, f);
+            bad |= normalizer.Normalize(f, m, v, f, correction);
+            if (bad) degenerate[r] = true;
+        });
+    }
+
+    /// <summary>
+    /// COLM.md step 5's history update: m, v become the mean of m_i, v_i over the selected rows, and
+    /// the step count advances. No selected rows leaves the history untouched.
+    /// </summary>
+    public static void Absorb(
+        int[] selectedRows, float[] coefs, int probes, float[] basis, int dim, AdamNormalizer normalizer, bool[] degenerate)
+    {
+        if (selectedRows.Length == 0) return;
+        Parallel.For(0, ChunkCount(dim), chunk =>
+        {
+            int offset = chunk * Chunk;
+            int len = Math.Min(Chunk, dim - offset);
+            var g = new ChunkRows(len);
+            var sumG = new float[len];
+            var sumG2 = new float[len];
+            g.ForEachRebuilt(selectedRows, coefs, probes, basis, offset, degenerate, (_, gi) =>
+            {
+                TensorPrimitives.Add(sumG, gi, sumG);
+                TensorPrimitives.MultiplyAdd(gi, gi, sumG2, sumG2);
+            });
+            normalizer.AbsorbChunk(offset, sumG, sumG2, selectedRows.Length);
+        });
+        normalizer.Advance();
+    }
+
+    private static int ChunkCount(int dim) => (dim + Chunk - 1) / Chunk;
+
+    /// <summary>Per-chunk buffers for rebuilding examples four at a time (see <see cref="SketchGradients.Rebuild4"/>).</summary>
+    private sealed class ChunkRows(int len)
+    {
+        private readonly float[][] _g = [new float[len], new float[len], new float[len], new float[len]];
+        private readonly bool[] _bad = new bool[4];
+
+        /// <summary>Rebuilds each row's g on this chunk, in row order, and hands it to <paramref name="use"/>.</summary>
+        public void ForEachRebuilt(
+            int[] rows, float[] coefs, int probes, float[] basis, int offset, bool[] degenerate, Action<int, float[]> use)
+        {
+            int i = 0;
+            for (; i + 4 <= rows.Length; i += 4)
+            {
+                SketchGradients.Rebuild4(
+                    Row(coefs, rows[i], probes), Row(coefs, rows[i + 1], probes), Row(coefs, rows[i + 2], probes), Row(coefs, rows[i + 3], probes),
+                    basis, offset, _g[0], _g[1], _g[2], _g[3], _bad);
+                for (int j = 0; j < 4; j++)
+                {
+                    if (_bad[j]) degenerate[rows[i + j]] = true;
+                    use(rows[i + j], _g[j]);
+                }
+            }
+
+            for (; i < rows.Length; i++)
+            {
+                if (SketchGradients.Rebuild(Row(coefs, rows[i], probes), basis, offset, _g[0])) degenerate[rows[i]] = true;
+                use(rows[i], _g[0]);
+            }
+        }
+
+        private static ReadOnlySpan<float> Row(float[] coefs, int row, int probes) => coefs.AsSpan(row * probes, probes);
+    }
+}

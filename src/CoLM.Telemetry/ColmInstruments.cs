@@ -1,0 +1,129 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+
+namespace CoLM.Telemetry;
+
+/// <summary>
+/// Owns every metric instrument of CoLM.Cluster. Callers say what happened through the intent
+/// methods (<c>OnStepCompleted</c>, <c>OnPhase</c>, ...); names, units and tags are decided here
+/// and nowhere else. One instance per process role, tagged with the run id on its meter.
+/// Thread-safe: the intent methods may be called from any thread.
+/// </summary>
+public sealed class ColmInstruments : IDisposable
+{
+    // Phase tag values used by OnPhase, one per timed part of a step.
+    public const string PhaseSketch = "sketch";
+    public const string PhaseSelect = "select";
+    public const string PhaseTrain = "train";
+    public const string PhaseAllReduce = "allreduce";
+    public const string PhaseEval = "eval";
+    public const string PhaseCheckpoint = "checkpoint";
+
+    // Bucket boundaries for durations in seconds (the SDK default assumes milliseconds).
+    private static readonly IReadOnlyList<double> SecondsBuckets =
+        [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+    // Bucket boundaries for cross-entropy in nats: from ln(vocab) ~ 11 at init down to ~1.
+    private static readonly IReadOnlyList<double> NatsBuckets =
+        [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10, 12];
+
+    private readonly Meter _meter;
+
+    private readonly Histogram<double> _trainLoss;
+    private readonly Histogram<double> _stepDuration;
+    private readonly Histogram<double> _phaseDuration;
+    private readonly Counter<long> _trainSamples;
+    private readonly Counter<long> _selected;
+    private readonly Counter<long> _degenerateFeatures;
+    private readonly Counter<long> _trainerRestarts;
+
+    // Last values read by the observable gauges at each collection.
+    private readonly ConcurrentDictionary<string, double> _evalAccuracy = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, double> _evalLoss = new(StringComparer.Ordinal);
+    private long _lastStep = -1;
+
+    public ColmInstruments(string runId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(runId);
+        RunId = runId;
+        _meter = new Meter(new MeterOptions(ColmTelemetry.MeterName)
+        {
+            Tags = [new KeyValuePair<string, object?>("run", runId)],
+        });
+
+        _trainLoss = _meter.CreateHistogram("colm.train.loss", "{nats}",
+            "Mean training loss of a completed step.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = NatsBuckets });
+        _stepDuration = _meter.CreateHistogram("colm.step.duration", "s",
+            "Wall time of a completed step.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
+        _phaseDuration = _meter.CreateHistogram("colm.phase.duration", "s",
+            "Wall time of one phase of a step (tag phase).", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
+        _trainSamples = _meter.CreateCounter<long>("colm.train.samples", "{examples}",
+            "Examples the model was trained on.");
+        _selected = _meter.CreateCounter<long>("colm.selection.selected", "{examples}",
+            "Examples chosen by selection (tag source).");
+        _degenerateFeatures = _meter.CreateCounter<long>("colm.selection.degenerate_features", "{features}",
+            "Sketch features skipped by selection because they were degenerate (zero or constant).");
+        _trainerRestarts = _meter.CreateCounter<long>("colm.trainer.restarts", "{restarts}",
+            "Trainer restarts by the supervisor (tag rank).");
+
+        _meter.CreateObservableGauge("colm.eval.accuracy", () => ReadLast(_evalAccuracy), "1",
+            "Accuracy of the latest evaluation (tag source).");
+        _meter.CreateObservableGauge("colm.eval.loss", () => ReadLast(_evalLoss), "{nats}",
+            "Loss of the latest evaluation (tag source).");
+        _meter.CreateObservableGauge<long>("colm.train.step", ReadLastStep, "{steps}",
+            "Index of the latest completed step.");
+        _meter.CreateObservableGauge<long>("colm.memory.peak", PeakMemory.PeakBytes, "By",
+            "Peak resident memory of this process (VmHWM).");
+    }
+
+    public string RunId { get; }
+
+    /// <summary>A step finished: its mean loss, wall time and the number of examples trained on.</summary>
+    public void OnStepCompleted(long step, double loss, TimeSpan duration, int samples)
+    {
+        _trainLoss.Record(loss);
+        _stepDuration.Record(duration.TotalSeconds);
+        _trainSamples.Add(samples);
+        Interlocked.Exchange(ref _lastStep, step);
+    }
+
+    /// <summary>One phase of a step finished; <paramref name="phase"/> is one of the Phase* constants.</summary>
+    public void OnPhase(string phase, TimeSpan duration) =>
+        _phaseDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("phase", phase));
+
+    /// <summary>Selection chose <paramref name="count"/> examples from <paramref name="source"/>.</summary>
+    public void OnSelected(string source, int count) =>
+        _selected.Add(count, new KeyValuePair<string, object?>("source", source));
+
+    /// <summary>Selection skipped <paramref name="count"/> degenerate sketch features.</summary>
+    public void OnDegenerateFeatures(int count) => _degenerateFeatures.Add(count);
+
+    /// <summary>An evaluation of <paramref name="source"/> finished; the gauges report these until the next one.</summary>
+    public void OnEvaluated(string source, double accuracy, double loss)
+    {
+        _evalAccuracy[source] = accuracy;
+        _evalLoss[source] = loss;
+    }
+
+    /// <summary>The supervisor restarted the trainer of <paramref name="rank"/>.</summary>
+    public void OnTrainerRestarted(int rank) =>
+        _trainerRestarts.Add(1, new KeyValuePair<string, object?>("rank", rank));
+
+    public void Dispose() => _meter.Dispose();
+
+    private static IEnumerable<Measurement<double>> ReadLast(ConcurrentDictionary<string, double> lastBySource)
+    {
+        foreach (var (source, value) in lastBySource)
+            yield return new Measurement<double>(value, new KeyValuePair<string, object?>("source", source));
+    }
+
+    private IEnumerable<Measurement<long>> ReadLastStep()
+    {
+        long step = Interlocked.Read(ref _lastStep);
+        if (step >= 0)
+            yield return new Measurement<long>(step);
+    }
+}

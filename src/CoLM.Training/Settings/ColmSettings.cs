@@ -1,0 +1,63 @@
+using CoLM.Data;
+using CoLM.Model;
+using CoLM.Selection;
+
+namespace CoLM.Training.Settings;
+
+/// <summary>Everything a run reads, parsed once from HOCON (hocon/colm.conf documents each key).</summary>
+public sealed record ColmSettings(
+    RunSettings Run,
+    ModelSettings Model,
+    DataSettings Data,
+    SelectionSettings Selection,
+    TrainSettings Train,
+    ClusterSettings Cluster,
+    TelemetrySettings Telemetry);
+
+public sealed record RunSettings(string Root, string Name, long Seed);
+
+public sealed record ModelSettings(
+    string Tokenizer, int Dim, int Layers, int Heads, int HiddenDim, int MaxSeqLen, double RopeTheta,
+    long InitSeed, LoraSettings Lora)
+{
+    public DecoderConfig ToDecoderConfig(int vocabSize) =>
+        new(vocabSize, Dim, Layers, Heads, HiddenDim, MaxSeqLen, RopeTheta);
+}
+
+public sealed record DataSettings(
+    string Kind, string Path, JsonlFields Fields, int MaxLength, int HeldoutPerSource,
+    SyntheticMixtureSettings Synthetic);
+
+public sealed record SelectionSettings(
+    SelectionMethod Method, int Pool, int Budget, int Probes, double Epsilon,
+    double SparsifyFraction, int SparsifyCount, IReadOnlyList<string>? SmallSources)
+{
+    public SelectionOptions ToOptions() => new(Method, SparsifyFraction, SparsifyCount);
+
+    /// <summary>Examples trained on per step: b, or all of L for big-batch.</summary>
+    public int TrainedPerStep => Method == SelectionMethod.BigBatch ? Pool : Budget;
+}
+
+public sealed record FaultInjectionSettings(int CrashAtStep, int CrashRank, int DivergeAtStep, int DivergeRank);
+
+public sealed record TrainSettings(
+    int Steps, double LearningRate, double WeightDecay, double WarmupFraction, double GradClip,
+    int EvalEvery, int CheckpointEvery, int KeepCheckpoints, int ChecksumEvery, int StopAtStep,
+    int Trainers, int ThreadsPerTrainer, FaultInjectionSettings Faults)
+{
+    /// <summary>Linear warmup then linear decay to zero; a pure function of the step so a resumed run needs no scheduler state beyond the step.</summary>
+    public double LearningRateAt(long step)
+    {
+        long warmup = (long)Math.Ceiling(WarmupFraction * Steps);
+        if (warmup > 0 && step < warmup) return LearningRate * (step + 1) / warmup;
+        double remaining = Math.Max(0, Steps - step);
+        double span = Math.Max(1, Steps - warmup);
+        return LearningRate * remaining / span;
+    }
+
+    public int ThreadsFor(int cores) => ThreadsPerTrainer > 0 ? ThreadsPerTrainer : Math.Max(1, cores / Math.Max(1, Trainers));
+}
+
+public sealed record ClusterSettings(string Hostname, int Port, TimeSpan PhaseTimeout, TimeSpan CollectiveTimeout);
+
+public sealed record TelemetrySettings(string Exporter, string File, TimeSpan MetricInterval);

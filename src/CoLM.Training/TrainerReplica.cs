@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using CoLM.Collectives;
+using CoLM.Data;
+using CoLM.Model;
+using CoLM.Selection;
+using CoLM.Training.Settings;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace CoLM.Training;
+
+/// <summary>
+/// One device's copy of the model and optimizer, with no Akka in it: a trainer actor is a thin
+/// shell of message handlers around this class. Replicas stay identical because every one
+/// applies the same all-reduced gradient with the same optimizer arithmetic.
+/// Tensor lifetime: every public method runs in its own dispose scope; nothing tensor-valued
+/// escapes except the model and optimizer state owned by this object.
+/// </summary>
+public sealed class TrainerReplica : IDisposable
+{
+    private readonly ColmSettings _settings;
+    private readonly DataMixture _data;
+    private readonly ICollective _collective;
+    private readonly FaultInjector _faults;
+    private readonly Device _device;
+    private readonly LlamaDecoder _model;
+    private readonly AdamW _optimizer;
+    private readonly Parameter[] _trainable;
+    private readonly string[] _trainableNames;
+    // Flat gradient staging for the all-reduce; reused every step.
+    private readonly float[] _gradients;
+
+    public TrainerReplica(ColmSettings settings, DataMixture data, int rank, ICollective collective, FaultInjector faults)
+    {
+        _settings = settings;
+        _data = data;
+        Rank = rank;
+        _collective = collective;
+        _faults = faults;
+        _device = CPU;
+        var config = settings.Model.ToDecoderConfig(CharTokenizer.Instance.VocabSize);
+        _model = new LlamaDecoder(config, settings.Model.Lora, settings.Model.InitSeed);
+        var trainable = _model.TrainableParameters();
+        _trainable = trainable.Select(p => p.Parameter).ToArray();
+        _trainableNames = trainable.Select(p => p.Name).ToArray();
+        _gradients = new float[_trainable.Sum(p => (int)p.numel())];
+        _optimizer = optim.AdamW(_trainable, lr: settings.Train.LearningRate, beta1: 0.9, beta2: 0.999,
+            eps: 1e-8, weight_decay: settings.Train.WeightDecay);
+    }
+
+    public int Rank { get; }
+
+    /// <summary>The last optimizer step this replica completed (0 before training).</summary>
+    public long CompletedSteps { get; private set; }
+
+    public int TrainableElements => _gradients.Length;
+
+    public int SketchDimension => (int)_model.SketchParameter.numel();
+
+    public SketchOutcome Sketch(IReadOnlyList<int> trainIds, long probeSeed)
+    {
+        var clock = Stopwatch.StartNew();
+        if (trainIds.Count == 0) return new SketchOutcome([], [], clock.Elapsed);
+        using var scope = NewDisposeScope();
+        using var batch = Collate.Build(Rows(_data.Train, trainIds), CharTokenizer.Instance.PadId, _device);
+        var result = ZerothOrderSketch.Compute(_model, batch, probeSeed, _settings.Selection.Probes, _settings.Selection.Epsilon);
+        return new SketchOutcome(result.Losses, result.Coefficients, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// One optimizer step on this replica's share of the coreset. The loss is scaled by the
+    /// global weight total, so the all-reduced SUM of gradients is the gradient of the weighted
+    /// mean loss over the whole coreset.
+    /// </summary>
+    public TrainOutcome Train(long step, IReadOnlyList<int> trainIds, IReadOnlyList<float> weights, double globalWeight, bool checksum)
+    {
+        using var scope = NewDisposeScope();
+        var clock = Stopwatch.StartNew();
+        // Dropout masks are a function of (seed, step, rank): a resumed run replays them exactly.
+        random.manual_seed((long)ProbeDirections.Mix((ulong)_settings.Run.Seed ^ ProbeDirections.Mix((ulong)(step * 1024 + Rank))));
+        _model.train();
+        _optimizer.zero_grad();
+        double weightedLoss = 0;
+        if (trainIds.Count > 0)
+        {
+            using var batch = Collate.Build(Rows(_data.Train, trainIds), CharTokenizer.Instance.PadId, _device);
+            var perExample = TokenLoss.PerExample(_model.forward(batch.Inputs), batch.Targets, batch.Mask);
+            var w = tensor(weights.ToArray(), device: _device);
+            var weighted = (perExample * w).sum();
+            (weighted / globalWeight).backward();
+            weightedLoss = weighted.item<float>();
+        }
+        else
+        {
+            // A replica with no examples this step still contributes (zero) gradients to the all-reduce.
+            _trainable.Select(p => p.sum()).Aggregate((a, b) => a + b).mul(0).backward();
+        }
+        if (_faults.ShouldCrash(step, Rank)) throw new InjectedFaultException(step, Rank);
+        var compute = clock.Elapsed;
+
+        // Synchronisation point: every replica blocks here until all have contributed.
+        clock.Restart();
+        CopyGradients(toBuffer: true);
+        _collective.AllReduceSum(_gradients);
+        CopyGradients(toBuffer: false);
+        var allReduce = clock.Elapsed;
+
+        clock.Restart();
+        nn.utils.clip_grad_norm_(_trainable, _settings.Train.GradClip);
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = _settings.Train.LearningRateAt(step - 1);
+        _optimizer.step();
+        CompletedSteps = step;
+        if (_faults.ShouldDiverge(step, Rank))
+            using (no_grad()) _trainable[0].add_(1e-3f);
+        var optimizerTime = clock.Elapsed;
+
+        return new TrainOutcome(weightedLoss, trainIds.Count, compute, allReduce, optimizerTime, checksum ? Checksum() : null);
+    }
+
+    /// <summary>
+    /// Held-out loss and exact match by teacher forcing: the argmax at every target position
+    /// equals the target exactly when greedy decoding would reproduce the whole answer (and its
+    /// EOS), because each greedy step then sees the same prefix. One batched forward, no loop.
+    /// </summary>
+    public EvalOutcome Evaluate(IReadOnlyList<int> heldoutIds)
+    {
+        const int chunk = 64;
+        var losses = new float[heldoutIds.Count];
+        var exact = new bool[heldoutIds.Count];
+        bool wasTraining = _model.training;
+        _model.eval();
+        try
+        {
+            for (int start = 0; start < heldoutIds.Count; start += chunk)
+            {
+                using var scope = NewDisposeScope();
+                using var _ = no_grad();
+                var ids = heldoutIds.Skip(start).Take(chunk).ToArray();
+                using var batch = Collate.Build(Rows(_data.Heldout, ids), CharTokenizer.Instance.PadId, _device);
+                var logits = _model.forward(batch.Inputs);
+                var perExample = TokenLoss.PerExample(logits, batch.Targets, batch.Mask).data<float>().ToArray();
+                var wrong = (logits.argmax(-1).ne(batch.Targets).to_type(ScalarType.Float32) * batch.Mask).sum(1).data<float>().ToArray();
+                for (int i = 0; i < ids.Length; i++)
+                {
+                    losses[start + i] = perExample[i];
+                    exact[start + i] = wrong[i] == 0;
+                }
+            }
+        }
+        finally
+        {
+            _model.train(wasTraining);
+        }
+        return new EvalOutcome(losses, exact);
+    }
+
+    /// <summary>FNV-1a over the raw bytes of every trainable tensor: equal iff replicas are bit-identical.</summary>
+    public ulong Checksum()
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (var p in _trainable)
+            foreach (byte b in p.bytes)
+                hash = (hash ^ b) * 1099511628211UL;
+        return hash;
+    }
+
+    public byte[] ExportState() => ReplicaState.Write(this);
+
+    public void ImportState(byte[] state, string origin) => ReplicaState.Read(this, state, origin);
+
+    /// <summary>Makes every replica equal to <paramref name="root"/>'s, through the data plane.</summary>
+    public void SynchroniseFrom(int root)
+    {
+        byte[] mine = Rank == root ? ExportState() : [];
+        var length = BitConverter.GetBytes((long)mine.Length);
+        _collective.Broadcast(length, root);
+        var payload = Rank == root ? mine : new byte[BitConverter.ToInt64(length)];
+        _collective.Broadcast(payload, root);
+        if (Rank != root) ImportState(payload, $"trainer rank {root}");
+    }
+
+    internal IReadOnlyList<(string Name, Parameter Parameter)> Trainable =>
+        _trainableNames.Zip(_trainable, (n, p) => (n, p)).ToArray();
+
+    internal AdamW Optimizer => _optimizer;
+
+    internal void SetCompletedSteps(long step) => CompletedSteps = step;
+
+    private void CopyGradients(bool toBuffer)
+    {
+        int offset = 0;
+        foreach (var p in _trainable)
+        {
+            int n = (int)p.numel();
+            var grad = MemoryMarshal.Cast<byte, float>(p.grad!.bytes);
+            var slice = _gradients.AsSpan(offset, n);
+            if (toBuffer) grad.CopyTo(slice);
+            else slice.CopyTo(grad);
+            offset += n;
+        }
+    }
+
+    private static IReadOnlyList<(int[] Tokens, int PromptLength)> Rows(IReadOnlyList<TokenizedExample> split, IReadOnlyList<int> ids) =>
+        ids.Select(id => (split[id].Tokens, split[id].PromptLength)).ToArray();
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _model.Dispose();
+    }
+}

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace CoLM.Model.Tests;
+
+/// <summary>A [Fact] that runs only when COLM_BENCH=1, so timing runs stay out of the normal test pass.</summary>
+public sealed class BenchmarkFactAttribute : FactAttribute
+{
+    public BenchmarkFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("COLM_BENCH") != "1") Skip = "timing run; set COLM_BENCH=1";
+    }
+}
+
+public sealed class Benchmarks(ITestOutputHelper output)
+{
+    [BenchmarkFact]
+    public void Forward_backward_16_by_48_dim_128_four_layers_lora_16_on_all_targets()
+    {
+        foreach (int threads in new[] { 2, 1 })
+        {
+            set_num_threads(threads);
+            output.WriteLine($"intra-op threads: {threads}, load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+            ForwardBackward();
+        }
+    }
+
+    private void ForwardBackward()
+    {
+        var config = new DecoderConfig(VocabSize: 100, Dim: 128, Layers: 4, Heads: 4, HiddenDim: 344, MaxSeqLen: 64);
+        using var model = new LlamaDecoder(config, new LoraSettings(16, 32, 0.05, LoraSettings.KnownTargets), seed: 1);
+        var random = new Random(1);
+        var rows = Enumerable.Range(0, 16).Select(_ => (Enumerable.Range(0, 49).Select(_ => random.Next(100)).ToArray(), 16)).ToList();
+        using var batch = Collate.Build(rows, padId: 0, CPU);
+        using var optimizer = optim.AdamW(model.TrainableParameters().Select(p => p.Parameter), 1e-3);
+        model.train();
+
+        var times = new List<double>();
+        for (int i = 0; i < 12; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            using (var scope = NewDisposeScope())
+            {
+                optimizer.zero_grad();
+                TokenLoss.PerExample(model.forward(batch.Inputs), batch.Targets, batch.Mask).mean().backward();
+            }
+            times.Add(watch.Elapsed.TotalMilliseconds);
+        }
+        output.WriteLine($"forward+backward 16x48: median {Median(times.Skip(2)):F1} ms (first {times[0]:F1} ms)");
+
+        var sketchWatch = Stopwatch.StartNew();
+        ZerothOrderSketch.Compute(model, batch, probeSeed: 1, probes: 16, epsilon: 1e-3);
+        output.WriteLine($"zeroth-order sketch K=16: {sketchWatch.Elapsed.TotalMilliseconds:F1} ms");
+        var exactWatch = Stopwatch.StartNew();
+        ExactSketchGradient.Compute(model, batch);
+        output.WriteLine($"exact sketch gradient: {exactWatch.Elapsed.TotalMilliseconds:F1} ms");
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+}
