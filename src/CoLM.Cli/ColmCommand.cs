@@ -47,6 +47,14 @@ public static class ColmCommand
             if (e is UsageException) Console.Error.WriteLine("run `colm --help` for usage");
             return BadInput;
         }
+        catch (Exception e)
+        {
+            // Not the user's input: say what broke in one line; the trace only on request.
+            Console.Error.WriteLine($"colm: internal error: {e.GetType().Name}: {e.Message}");
+            if (Environment.GetEnvironmentVariable("COLM_DEBUG") == "1") Console.Error.WriteLine(e);
+            else Console.Error.WriteLine("set COLM_DEBUG=1 for the stack trace");
+            return RunFailed;
+        }
     }
 
     private static async Task<int> TrainAsync(CommandLine cl, CancellationToken external)
@@ -90,10 +98,10 @@ public static class ColmCommand
                     return interrupt.IsCancellationRequested && !external.IsCancellationRequested ? Interrupted : Ok;
             }
         }
-        catch (Exception e) when (IsBadInput(e))
+        catch (Exception e)
         {
             progress.EndLine();
-            plan.Run.WriteStatus("failed", e.Message, 0);
+            plan.Run.WriteStatus("failed", e.Message, plan.ResumeFrom?.Step ?? 0);
             throw;
         }
         finally

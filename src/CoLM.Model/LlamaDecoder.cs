@@ -32,6 +32,9 @@ namespace CoLM.Model;
 /// </summary>
 internal sealed class ParameterFactory(long seed)
 {
+    /// <summary>The model's own dropout generator, handed to every adapter the factory builds.</summary>
+    public DropoutSource Dropout { get; } = new();
+
     public Parameter Normal(string name, long[] shape, double std)
     {
         using var generator = GeneratorFor(name);
@@ -102,6 +105,26 @@ internal sealed class LoraTap
     public Tensor? Output { get; set; }     // W x + s B(A x): (B, T, out)
 }
 
+/// <summary>
+/// Dropout masks drawn from a generator owned by one model, not libtorch's global one: several
+/// replicas train on different threads of one process, and a shared generator would make their
+/// masks depend on thread timing. Seeded per step by the trainer, so a resumed run replays them.
+/// </summary>
+internal sealed class DropoutSource : IDisposable
+{
+    public torch.Generator Generator { get; } = new(0, CPU);
+
+    public void Seed(long seed) => Generator.manual_seed(seed);
+
+    public Tensor Apply(Tensor x, double p)
+    {
+        using var keep = rand(x.shape, x.dtype, x.device, generator: Generator).ge_(p);
+        return x * keep * (1.0 / (1.0 - p));
+    }
+
+    public void Dispose() => Generator.Dispose();
+}
+
 /// <summary>Bias-free linear layer with a frozen weight and an optional LoRA adapter: y = W x + s * B(A(dropout(x))).</summary>
 internal sealed class LoraLinear : nn.Module
 {
@@ -110,10 +133,12 @@ internal sealed class LoraLinear : nn.Module
     [ComponentName(Name = "lora_B")] private Parameter? _loraB; // (out, r)
     private readonly double _scale;
     private readonly double _dropout;
+    private readonly DropoutSource _dropoutSource;
 
     public LoraLinear(string name, long inFeatures, long outFeatures, double std, LoraSettings? lora, ParameterFactory init)
         : base(nameof(LoraLinear))
     {
+        _dropoutSource = init.Dropout;
         _weight = init.Normal($"{name}.weight", [outFeatures, inFeatures], std);
         register_parameter("weight", _weight);
         if (lora is not null)
@@ -136,7 +161,7 @@ internal sealed class LoraLinear : nn.Module
     {
         var y = F.linear(x, _weight);
         if (_loraA is null || _loraB is null) return y;
-        var dropped = _dropout > 0 && training ? F.dropout(x, _dropout, training: true) : x;
+        var dropped = _dropout > 0 && training ? _dropoutSource.Apply(x, _dropout) : x;
         var hidden = F.linear(dropped, _loraA);          // (..., r)
         var adapted = y + F.linear(hidden, _loraB) * _scale;
         if (tap is not null)
@@ -345,6 +370,7 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "norm")] private RmsNorm _norm;
     [ComponentName(Name = "lm_head")] private LoraLinear _lmHead;
     private readonly RotaryTable _rotary;
+    private readonly DropoutSource _dropout;
 
     public LlamaDecoder(DecoderConfig config, LoraSettings lora, long seed) : base(nameof(LlamaDecoder))
     {
@@ -357,12 +383,16 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
         Seed = seed;
 
         var init = new ParameterFactory(seed);
+        _dropout = init.Dropout;
         _embed = new TokenEmbedding(config.VocabSize, config.Dim, init);
         var blocks = new DecoderBlock[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new DecoderBlock($"layers.{i}", config, lora, init);
         _layers = new ModuleList<DecoderBlock>(blocks);
         _norm = new RmsNorm(config.Dim, config.NormEps);
-        _lmHead = new LoraLinear("lm_head", config.Dim, config.VocabSize, 0.02, lora: null, init);
+        // std 1/sqrt(dim): after the final RMSNorm (unit RMS, frozen gain) this lets the frozen
+        // head express confident predictions; at 0.02 logits are capped near +-0.02*dim and
+        // LoRA alone cannot push the loss far below uniform.
+        _lmHead = new LoraLinear("lm_head", config.Dim, config.VocabSize, 1.0 / Math.Sqrt(config.Dim), lora: null, init);
         _rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta);
 
         register_module("embed_tokens", _embed);
@@ -373,6 +403,9 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
     }
 
     public DecoderConfig Config { get; }
+
+    /// <summary>Seeds this model's dropout masks (independent of libtorch's global generator).</summary>
+    public void SeedDropout(long seed) => _dropout.Seed(seed);
 
     public LoraSettings Lora { get; }
 
@@ -440,7 +473,11 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _rotary.Dispose();
+        if (disposing)
+        {
+            _rotary.Dispose();
+            _dropout.Dispose();
+        }
         base.Dispose(disposing);
     }
 

@@ -6,6 +6,8 @@ namespace CoLM.Selection;
 /// </summary>
 internal sealed class ColmSelection(bool[] isSmallSource, int featureDim, int keptDims, AdamNormalizer normalizer, ProbeBasis basis)
 {
+    private readonly SelectionWorkspace _workspace = new();
+
     public CoresetSelection Select(PoolSketch pool, int budget, long rngSeed)
     {
         BudgetAllocation allocation = BudgetAllocator.Allocate(pool.SourceIds, isSmallSource, budget, rngSeed);
@@ -48,12 +50,13 @@ internal sealed class ColmSelection(bool[] isSmallSource, int featureDim, int ke
     {
         int[][] contestedRows = contested.Select(q => rows[q]).ToArray();
         // Source means use the history as it was before this step, as every f_i does.
-        float[] sums = SourceFeatures.Sums(contestedRows, coefs, pool.Probes, z, featureDim, normalizer, degenerate);
+        float[] sums = _workspace.SourceSums((long)contested.Count * featureDim);
+        SourceFeatures.Sums(contestedRows, coefs, pool.Probes, z, featureDim, normalizer, degenerate, sums);
 
         int maxRows = contestedRows.Max(r => r.Length);
-        var features = new float[(long)maxRows * keptDims];
-        var similarity = new float[(long)maxRows * maxRows];
-        var scratch = new float[featureDim];
+        FeatureRows features = _workspace.Features(maxRows, keptDims);
+        float[] similarity = _workspace.Similarity(maxRows);
+        float[] scratch = _workspace.Magnitudes(featureDim);
         var mask = new int[keptDims];
         for (int s = 0; s < contested.Count; s++)
         {
@@ -61,7 +64,7 @@ internal sealed class ColmSelection(bool[] isSmallSource, int featureDim, int ke
             int[] sourceRows = contestedRows[s];
             TopDims.Select(sums.AsSpan(s * featureDim, featureDim), keptDims, scratch, mask);
             SourceFeatures.Masked(sourceRows, mask, coefs, pool.Probes, z, normalizer, degenerate, features);
-            int[] picks = FacilityLocation.LazyGreedy(features, sourceRows.Length, keptDims, budgets[q], similarity);
+            int[] picks = FacilityLocation.LazyGreedy(features, sourceRows.Length, budgets[q], similarity);
             int[] poolIndices = picks.Select(p => sourceRows[p]).ToArray();
             Array.Sort(poolIndices);
             chosen[q] = poolIndices;

@@ -11,7 +11,7 @@ public static class FacilityLocation
     public static int[] LazyGreedy(ReadOnlySpan<float> features, int n, int dims, int k)
     {
         Check(features, n, dims, k);
-        return LazyGreedy(features.ToArray(), n, dims, k, null);
+        return LazyGreedy(FeatureRows.From(features, n, dims), n, k, null);
     }
 
     /// <summary>Plain greedy: every candidate's gain at every step. For tests and as the reference.</summary>
@@ -19,7 +19,7 @@ public static class FacilityLocation
     {
         Check(features, n, dims, k);
         if (k == 0) return [];
-        float[] sim = Similarities(features.ToArray(), n, dims, null);
+        float[] sim = Similarities(FeatureRows.From(features, n, dims), n, null);
         return FacilityGreedy.Plain(sim, n, k);
     }
 
@@ -30,7 +30,7 @@ public static class FacilityLocation
         foreach (int s in selected)
             if ((uint)s >= (uint)n) throw new ArgumentOutOfRangeException(nameof(selected), $"Selected row {s} is not in [0, {n}).");
         if (selected.IsEmpty) return 0;
-        float[] sim = Similarities(features.ToArray(), n, dims, null);
+        float[] sim = Similarities(FeatureRows.From(features, n, dims), n, null);
         double total = 0;
         for (int i = 0; i < n; i++)
         {
@@ -42,19 +42,19 @@ public static class FacilityLocation
         return total;
     }
 
-    /// <summary>The selector's entry: features already in an array, distance buffer reused between sources.</summary>
-    internal static int[] LazyGreedy(float[] features, int n, int dims, int k, float[]? scratch)
+    /// <summary>The selector's entry: the first <paramref name="n"/> rows of <paramref name="features"/>, distance buffer reused between sources.</summary>
+    internal static int[] LazyGreedy(FeatureRows features, int n, int k, float[]? scratch)
     {
         if (k == 0) return [];
-        float[] sim = Similarities(features, n, dims, scratch);
+        float[] sim = Similarities(features, n, scratch);
         return FacilityGreedy.Lazy(sim, n, k);
     }
 
-    private static float[] Similarities(float[] features, int n, int dims, float[]? scratch)
+    private static float[] Similarities(FeatureRows features, int n, float[]? scratch)
     {
         long size = (long)n * n;
         float[] sim = scratch is not null && scratch.Length >= size ? scratch : new float[size];
-        L1Distances.Compute(features, n, dims, sim);
+        L1Distances.Compute(features.Data, features.Start, features.Stride, n, features.Dims, sim);
         FacilityGreedy.DistancesToSimilarities(sim.AsSpan(0, (int)size));
         return sim;
     }

@@ -14,27 +14,31 @@ namespace CoLM.Selection;
 internal static class L1Distances
 {
     private const int TileRows = 16;
-    private const int SliceDims = 512;
+    private const int SliceDims = 1024;
 
     // Below this many abs-differences thread start-up costs more than it saves.
     private const long ParallelThreshold = 1L << 21;
 
     /// <summary>Fills <paramref name="distances"/> [n x n] (symmetric, zero diagonal) from row-major features [n x dims].</summary>
-    public static void Compute(float[] features, int n, int dims, float[] distances)
+    public static void Compute(float[] features, int n, int dims, float[] distances) =>
+        Compute(features, 0, dims, n, dims, distances);
+
+    /// <summary>Rows start at <paramref name="start"/> and lie <paramref name="stride"/> floats apart (stride >= dims).</summary>
+    public static void Compute(float[] features, int start, int stride, int n, int dims, float[] distances)
     {
         int tiles = (n + TileRows - 1) / TileRows;
         if ((long)n * n * dims / 2 < ParallelThreshold || Environment.ProcessorCount == 1)
         {
             var partial = new float[n * TileRows];
-            for (int t = 0; t < tiles; t++) Tile(features, n, dims, distances, t, partial);
+            for (int t = 0; t < tiles; t++) Tile(features, start, stride, n, dims, distances, t, partial);
         }
         else
         {
             // Tile t pairs with t earlier rows' worth of work; pairing t with tiles-1-t evens the load.
             Parallel.For(0, (tiles + 1) / 2, () => new float[n * TileRows], (p, _, partial) =>
             {
-                Tile(features, n, dims, distances, p, partial);
-                if (tiles - 1 - p != p) Tile(features, n, dims, distances, tiles - 1 - p, partial);
+                Tile(features, start, stride, n, dims, distances, p, partial);
+                if (tiles - 1 - p != p) Tile(features, start, stride, n, dims, distances, tiles - 1 - p, partial);
                 return partial;
             }, _ => { });
         }
@@ -51,7 +55,7 @@ internal static class L1Distances
     /// Distances from every row i to the tile's columns j > i, accumulated slice by slice in a
     /// private [rows x TileRows] buffer so no two threads ever touch the same cache line.
     /// </summary>
-    private static void Tile(float[] features, int n, int dims, float[] distances, int tile, float[] partial)
+    private static void Tile(float[] features, int start, int stride, int n, int dims, float[] distances, int tile, float[] partial)
     {
         int j0 = tile * TileRows;
         int width = Math.Min(TileRows, n - j0);
@@ -62,13 +66,13 @@ internal static class L1Distances
             int len = Math.Min(SliceDims, dims - k0);
             for (int i = 0; i < rows; i++)
             {
-                ref float a = ref features[(long)i * dims + k0];
+                ref float a = ref features[start + (long)i * stride + k0];
                 ref float acc = ref partial[i * TileRows];
                 int first = Math.Max(0, i + 1 - j0); // first tile column with j > i
                 int c = first;
                 for (; c + 4 <= width; c += 4)
                 {
-                    Four(ref a, ref features[(long)(j0 + c) * dims + k0], dims, len, out float d0, out float d1, out float d2, out float d3);
+                    Four(ref a, ref features[start + (long)(j0 + c) * stride + k0], stride, len, out float d0, out float d1, out float d2, out float d3);
                     Unsafe.Add(ref acc, c) += d0;
                     Unsafe.Add(ref acc, c + 1) += d1;
                     Unsafe.Add(ref acc, c + 2) += d2;
@@ -76,7 +80,7 @@ internal static class L1Distances
                 }
 
                 for (; c < width; c++)
-                    Unsafe.Add(ref acc, c) += One(ref a, ref features[(long)(j0 + c) * dims + k0], len);
+                    Unsafe.Add(ref acc, c) += One(ref a, ref features[start + (long)(j0 + c) * stride + k0], len);
             }
         }
 

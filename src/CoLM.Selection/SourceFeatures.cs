@@ -14,41 +14,40 @@ internal static class SourceFeatures
     private const int Chunk = 2048;
 
     /// <summary>
-    /// sums[slot * D + d] = sum of f_i[d] over the rows of each slot (the mean up to a positive factor,
-    /// which does not change the top-h order).
+    /// Adds to sums[slot * D + d] the sum of f_i[d] over the rows of each slot (the mean up to a
+    /// positive factor, which does not change the top-h order).
     /// </summary>
-    public static float[] Sums(
-        int[][] rowsBySlot, float[] coefs, int probes, float[] basis, int dim, AdamNormalizer normalizer, bool[] degenerate)
+    public static void Sums(
+        int[][] rowsBySlot, float[] coefs, int probes, float[] basis, int dim, AdamNormalizer normalizer, bool[] degenerate, float[] sums)
     {
-        var sums = new float[(long)rowsBySlot.Length * dim];
         var correction = normalizer.BiasCorrection();
         float[] m = normalizer.M, v = normalizer.V;
-        Parallel.For(0, ChunkCount(dim), chunk =>
+        Parallel.For(0, ChunkCount(dim), () => new ChunkRows(), (chunk, _, g) =>
         {
             int offset = chunk * Chunk;
             int len = Math.Min(Chunk, dim - offset);
-            var g = new ChunkRows(len);
             for (int slot = 0; slot < rowsBySlot.Length; slot++)
             {
                 int start = slot * dim + offset;
-                g.ForEachRebuilt(rowsBySlot[slot], coefs, probes, basis, offset, degenerate, (r, gi) =>
+                g.ForEachRebuilt(rowsBySlot[slot], coefs, probes, basis, offset, len, degenerate, (r, gi) =>
                 {
                     if (normalizer.Normalize(gi, m.AsSpan(offset, len), v.AsSpan(offset, len), gi, correction)) degenerate[r] = true;
                     Span<float> sum = sums.AsSpan(start, len);
                     TensorPrimitives.Add(sum, gi, sum);
                 });
             }
-        });
-        return sums;
+
+            return g;
+        }, _ => { });
     }
 
     /// <summary>
-    /// f_i restricted to the mask, row-major [rows x mask.Length]: only the masked columns of z, m
+    /// f_i restricted to the mask, one destination row per example: only the masked columns of z, m
     /// and v are gathered, so this costs K x h per example instead of K x D.
     /// </summary>
     public static void Masked(
         int[] rows, ReadOnlySpan<int> mask, float[] coefs, int probes, float[] basis,
-        AdamNormalizer normalizer, bool[] degenerate, float[] destination)
+        AdamNormalizer normalizer, bool[] degenerate, FeatureRows destination)
     {
         int h = mask.Length;
         float[] z = ProbeBasis.Gather(basis, probes, mask);
@@ -64,7 +63,7 @@ internal static class SourceFeatures
         Parallel.For(0, rows.Length, i =>
         {
             int r = rows[i];
-            Span<float> f = destination.AsSpan(i * h, h);
+            Span<float> f = destination.Row(i);
             bool bad = SketchGradients.Rebuild(coefs.AsSpan(r * probes, probes), z, 0, f);
             bad |= normalizer.Normalize(f, m, v, f, correction);
             if (bad) degenerate[r] = true;
@@ -79,52 +78,64 @@ internal static class SourceFeatures
         int[] selectedRows, float[] coefs, int probes, float[] basis, int dim, AdamNormalizer normalizer, bool[] degenerate)
     {
         if (selectedRows.Length == 0) return;
-        Parallel.For(0, ChunkCount(dim), chunk =>
+        Parallel.For(0, ChunkCount(dim), () => new ChunkRows(), (chunk, _, g) =>
         {
             int offset = chunk * Chunk;
             int len = Math.Min(Chunk, dim - offset);
-            var g = new ChunkRows(len);
-            var sumG = new float[len];
-            var sumG2 = new float[len];
-            g.ForEachRebuilt(selectedRows, coefs, probes, basis, offset, degenerate, (_, gi) =>
+            float[] sumG = g.SumG, sumG2 = g.SumG2;
+            Array.Clear(sumG);
+            Array.Clear(sumG2);
+            g.ForEachRebuilt(selectedRows, coefs, probes, basis, offset, len, degenerate, (_, gi) =>
             {
-                TensorPrimitives.Add(sumG, gi, sumG);
-                TensorPrimitives.MultiplyAdd(gi, gi, sumG2, sumG2);
+                TensorPrimitives.Add(sumG.AsSpan(0, len), gi, sumG.AsSpan(0, len));
+                TensorPrimitives.MultiplyAdd(gi, gi, sumG2.AsSpan(0, len), sumG2.AsSpan(0, len));
             });
-            normalizer.AbsorbChunk(offset, sumG, sumG2, selectedRows.Length);
-        });
+            normalizer.AbsorbChunk(offset, sumG.AsSpan(0, len), sumG2.AsSpan(0, len), selectedRows.Length);
+            return g;
+        }, _ => { });
         normalizer.Advance();
     }
 
     private static int ChunkCount(int dim) => (dim + Chunk - 1) / Chunk;
 
-    /// <summary>Per-chunk buffers for rebuilding examples four at a time (see <see cref="SketchGradients.Rebuild4"/>).</summary>
-    private sealed class ChunkRows(int len)
+    private delegate void RowUse(int row, Span<float> g);
+
+    /// <summary>
+    /// One worker's buffers, reused across the chunks it runs, for rebuilding examples four at a
+    /// time (see <see cref="SketchGradients.Rebuild4"/>).
+    /// </summary>
+    private sealed class ChunkRows
     {
-        private readonly float[][] _g = [new float[len], new float[len], new float[len], new float[len]];
+        private readonly float[][] _g = [new float[Chunk], new float[Chunk], new float[Chunk], new float[Chunk]];
         private readonly bool[] _bad = new bool[4];
 
-        /// <summary>Rebuilds each row's g on this chunk, in row order, and hands it to <paramref name="use"/>.</summary>
+        public float[] SumG { get; } = new float[Chunk];
+
+        public float[] SumG2 { get; } = new float[Chunk];
+
+        /// <summary>Rebuilds each row's g on [offset, offset + len), in row order, and hands it to <paramref name="use"/>.</summary>
         public void ForEachRebuilt(
-            int[] rows, float[] coefs, int probes, float[] basis, int offset, bool[] degenerate, Action<int, float[]> use)
+            int[] rows, float[] coefs, int probes, float[] basis, int offset, int len, bool[] degenerate, RowUse use)
         {
+            Span<float> g0 = _g[0].AsSpan(0, len), g1 = _g[1].AsSpan(0, len), g2 = _g[2].AsSpan(0, len), g3 = _g[3].AsSpan(0, len);
             int i = 0;
             for (; i + 4 <= rows.Length; i += 4)
             {
                 SketchGradients.Rebuild4(
                     Row(coefs, rows[i], probes), Row(coefs, rows[i + 1], probes), Row(coefs, rows[i + 2], probes), Row(coefs, rows[i + 3], probes),
-                    basis, offset, _g[0], _g[1], _g[2], _g[3], _bad);
+                    basis, offset, g0, g1, g2, g3, _bad);
                 for (int j = 0; j < 4; j++)
-                {
                     if (_bad[j]) degenerate[rows[i + j]] = true;
-                    use(rows[i + j], _g[j]);
-                }
+                use(rows[i], g0);
+                use(rows[i + 1], g1);
+                use(rows[i + 2], g2);
+                use(rows[i + 3], g3);
             }
 
             for (; i < rows.Length; i++)
             {
-                if (SketchGradients.Rebuild(Row(coefs, rows[i], probes), basis, offset, _g[0])) degenerate[rows[i]] = true;
-                use(rows[i], _g[0]);
+                if (SketchGradients.Rebuild(Row(coefs, rows[i], probes), basis, offset, g0)) degenerate[rows[i]] = true;
+                use(rows[i], g0);
             }
         }
 

@@ -79,7 +79,7 @@ public sealed class TrainerReplica : IDisposable
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
         // Dropout masks are a function of (seed, step, rank): a resumed run replays them exactly.
-        random.manual_seed((long)ProbeDirections.Mix((ulong)_settings.Run.Seed ^ ProbeDirections.Mix((ulong)(step * 1024 + Rank))));
+        _model.SeedDropout((long)ProbeDirections.Mix((ulong)_settings.Run.Seed ^ ProbeDirections.Mix((ulong)(step * 1024 + Rank))));
         _model.train();
         _optimizer.zero_grad();
         double weightedLoss = 0;

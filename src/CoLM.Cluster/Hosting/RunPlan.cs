@@ -2,6 +2,7 @@ using Akka.Configuration;
 using CoLM.Cluster.Configuration;
 using CoLM.Cluster.Runs;
 using CoLM.Data;
+using CoLM.Training;
 using CoLM.Training.Settings;
 
 namespace CoLM.Cluster.Hosting;
@@ -10,7 +11,7 @@ namespace CoLM.Cluster.Hosting;
 public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Data, RunDirectory Run, CheckpointPaths? ResumeFrom)
 {
     /// <summary>The resolved configuration, as saved in the run directory and every checkpoint.</summary>
-    public string ResolvedConfig => Hocon.GetConfig("colm").Root.ToString() is var body ? $"colm {body}\n" : "";
+    public string ResolvedConfig => HoconWriter.Write(Hocon, "colm");
 
     /// <summary>
     /// Resolves config layers and loads the data before anything is written, so bad input
@@ -38,7 +39,11 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         var layered = Layer(baseConfig, configFiles, sets);
         var settings = SettingsReader.Read(layered);
         var data = LoadData(settings);
-        if (resumed is not null) return new RunPlan(settings, layered, data, resumed, checkpoint);
+        if (resumed is not null)
+        {
+            RefuseModelChange(baseConfig, layered, checkpoint!);
+            return new RunPlan(settings, layered, data, resumed, checkpoint);
+        }
         var stub = new RunPlan(settings, layered, data, null!, null);
         var run = RunDirectory.CreateNew(settings.Run.Root, settings.Run.Name, stub.ResolvedConfig);
         return stub with { Run = run };
@@ -62,6 +67,30 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
             layered = parsed.WithFallback(layered);
         }
         return layered;
+    }
+
+    /// <summary>
+    /// A checkpoint holds weights for one model shape; overriding a shape setting on resume
+    /// would load them into the wrong model. Refused here, before anything starts.
+    /// </summary>
+    private static void RefuseModelChange(Config saved, Config resolved, CheckpointPaths checkpoint)
+    {
+        string[] shape = ["dim", "layers", "heads", "hidden-dim", "max-seq-len", "tokenizer", "init-seed", "lora.rank", "lora.targets"];
+        foreach (var key in shape)
+        {
+            string path = "colm.model." + key;
+            string before = Describe(saved, path), after = Describe(resolved, path);
+            if (before != after)
+                throw new CheckpointMismatchException(checkpoint.Directory,
+                    $"written for a different model shape: {path} = {before} in the checkpoint, {after} requested; " +
+                    "resume with the checkpoint's model settings or start a new run");
+        }
+    }
+
+    private static string Describe(Config c, string path)
+    {
+        var v = c.GetValue(path);
+        return v.IsArray() ? "[" + string.Join(", ", v.GetArray().Select(x => x.GetString())) + "]" : v.GetString();
     }
 
     public static DataMixture LoadData(ColmSettings s) => s.Data.Kind switch

@@ -1,0 +1,54 @@
+using CoLM.Cluster.Configuration;
+using CoLM.Cluster.Hosting;
+using CoLM.Selection;
+
+namespace CoLM.System.Tests;
+
+public sealed class ConfigTests
+{
+    private static Training.Settings.ColmSettings Read(params string[] sets) => SettingsReader.Read(RunPlan.Layer(null, [], sets));
+
+    [Fact]
+    public void The_embedded_defaults_parse_into_the_documented_run()
+    {
+        var s = Read();
+        Assert.Equal(SelectionMethod.Colm, s.Selection.Method);
+        Assert.Equal(2, s.Train.Trainers);
+        Assert.Equal(s.Selection.Pool / 2, s.Selection.Budget);
+        Assert.Null(s.Selection.SmallSources);
+    }
+
+    [Fact]
+    public void Set_overrides_and_lists_are_applied()
+    {
+        var s = Read("colm.selection.method=random", "colm.selection.small-sources=[a, b]", "colm.data.path=/x//y.jsonl");
+        Assert.Equal(SelectionMethod.Random, s.Selection.Method);
+        Assert.Equal(["a", "b"], s.Selection.SmallSources);
+        Assert.Equal("/x//y.jsonl", s.Data.Path);
+    }
+
+    [Theory]
+    [InlineData("colm.selection.budget=64", "colm.selection.budget")]
+    [InlineData("colm.selection.method=best", "colm.selection.method")]
+    [InlineData("colm.model.lora.targets=[q_proj]", "colm.model.lora.targets")]
+    [InlineData("colm.train.learning-rate=-1", "colm.train.learning-rate")]
+    [InlineData("colm.cluster.phase-timeout=soon", "colm.cluster.phase-timeout")]
+    [InlineData("colm.nonsense=1", "colm.nonsense")]
+    [InlineData("training.steps=1", "training.steps")]
+    public void Bad_values_name_their_path(string set, string path)
+    {
+        var e = Assert.Throws<ConfigException>(() => Read(set));
+        Assert.Equal(path, e.Path);
+        Assert.StartsWith($"config {path}:", e.Message);
+    }
+
+    [Fact]
+    public void The_learning_rate_warms_up_then_decays_linearly_to_zero()
+    {
+        var t = Read("colm.train.steps=100", "colm.train.warmup-fraction=0.1", "colm.train.learning-rate=1").Train;
+        Assert.Equal(0.1, t.LearningRateAt(0), 12);
+        Assert.Equal(1.0, t.LearningRateAt(9), 12);
+        Assert.True(t.LearningRateAt(50) < 1.0 && t.LearningRateAt(50) > 0.4);
+        Assert.Equal(0.0, t.LearningRateAt(100), 12);
+    }
+}

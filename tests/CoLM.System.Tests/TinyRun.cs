@@ -1,0 +1,47 @@
+using CoLM.Cluster.Hosting;
+using CoLM.Cluster.Runs;
+
+namespace CoLM.System.Tests;
+
+/// <summary>A tiny but real configuration: the whole stack in seconds on 2 cores.</summary>
+public sealed class TinyRun : IDisposable
+{
+    public TinyRun() => Root = Directory.CreateTempSubdirectory("colm-test-").FullName;
+
+    public string Root { get; }
+
+    public static readonly string[] TinySets =
+    [
+        "colm.model.dim=32", "colm.model.layers=2", "colm.model.heads=2", "colm.model.hidden-dim=64",
+        "colm.model.lora.rank=4", "colm.model.lora.alpha=8",
+        "colm.data.synthetic.train-examples=400", "colm.data.heldout-per-source=4",
+        "colm.selection.pool=16", "colm.selection.budget=8", "colm.selection.probes=4",
+        "colm.train.learning-rate=0.01", "colm.train.eval-every=0", "colm.train.checkpoint-every=0",
+        "colm.train.checksum-every=1", "colm.telemetry.exporter=none",
+    ];
+
+    public string[] Sets(string name, params string[] extra) =>
+        [.. TinySets, $"colm.run.root={Root}", $"colm.run.name={name}", .. extra];
+
+    public string RunPath(string name) => Path.Combine(Root, name);
+
+    public async Task<RunResult> TrainAsync(string name, params string[] extra)
+    {
+        var plan = RunPlan.Prepare([], Sets(name, extra), null);
+        return await LocalRun.RunAsync(plan, SilentObserver.Instance, CancellationToken.None);
+    }
+
+    public static async Task<RunResult> ResumeAsync(string runDir, params string[] sets)
+    {
+        var plan = RunPlan.Prepare([], sets, runDir);
+        return await LocalRun.RunAsync(plan, SilentObserver.Instance, CancellationToken.None);
+    }
+
+    public static byte[] FinalState(string runDir, long step) =>
+        File.ReadAllBytes(Path.Combine(runDir, "checkpoints", $"step-{step:D6}", "trainer-state.bin"));
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,95 @@
+using CoLM.Cluster.Runs;
+
+namespace CoLM.System.Tests;
+
+public sealed class TrainingRunTests : IDisposable
+{
+    private readonly TinyRun _tiny = new();
+
+    public void Dispose() => _tiny.Dispose();
+
+    [Fact]
+    public async Task A_two_trainer_colm_run_lowers_held_out_loss_and_writes_a_complete_run_directory()
+    {
+        var result = await _tiny.TrainAsync("e2e", "colm.train.steps=40", "colm.train.eval-every=20",
+            "colm.train.checkpoint-every=20", "colm.telemetry.exporter=file");
+
+        Assert.Equal("completed", result.State);
+        Assert.NotNull(result.Before);
+        Assert.NotNull(result.After);
+        Assert.True(result.After!.MeanLoss < result.Before!.MeanLoss - 0.5,
+            $"held-out loss {result.Before.MeanLoss:0.000} -> {result.After.MeanLoss:0.000}");
+
+        var dir = _tiny.RunPath("e2e");
+        Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(dir, "status.json")));
+        Assert.Contains("accuracy before", File.ReadAllText(Path.Combine(dir, "report.md")));
+        var metrics = File.ReadAllLines(Path.Combine(dir, "metrics.jsonl"));
+        Assert.Equal(40, metrics.Count(l => l.Contains("\"kind\":\"step\"")));
+        Assert.Equal(3, metrics.Count(l => l.Contains("\"kind\":\"eval\"")));
+        Assert.True(Directory.Exists(Path.Combine(dir, "checkpoints", "step-000040")));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(dir, "checkpoints"), ".*partial"));
+        var telemetry = File.ReadAllText(Path.Combine(dir, "telemetry.jsonl"));
+        Assert.Contains("\"colm.step\"", telemetry);
+        Assert.Contains("\"colm.sketch\"", telemetry);
+        Assert.Contains("colm.train.loss", telemetry);
+    }
+
+    [Fact]
+    public async Task Resuming_from_a_checkpoint_continues_bit_identically()
+    {
+        const int total = 8, half = 4;
+        var straight = await _tiny.TrainAsync("straight", $"colm.train.steps={total}");
+        Assert.Equal("completed", straight.State);
+
+        var first = await _tiny.TrainAsync("resumed", $"colm.train.steps={total}", $"colm.train.stop-at-step={half}");
+        Assert.Equal("stopped", first.State);
+        Assert.Equal(half, first.Step);
+        var second = await TinyRun.ResumeAsync(_tiny.RunPath("resumed"), "colm.train.stop-at-step=0");
+        Assert.Equal("completed", second.State);
+        Assert.Equal(total, second.Step);
+
+        // Trainable weights and AdamW state, byte for byte.
+        Assert.Equal(TinyRun.FinalState(_tiny.RunPath("straight"), total), TinyRun.FinalState(_tiny.RunPath("resumed"), total));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_tiny.RunPath("straight"), "checkpoints", $"step-{total:D6}", "normalizer.bin")),
+            File.ReadAllBytes(Path.Combine(_tiny.RunPath("resumed"), "checkpoints", $"step-{total:D6}", "normalizer.bin")));
+    }
+
+    [Fact]
+    public async Task A_crashed_trainer_is_restarted_resynchronised_and_the_step_retried()
+    {
+        var clean = await _tiny.TrainAsync("clean", "colm.train.steps=6");
+        var crashed = await _tiny.TrainAsync("crashed", "colm.train.steps=6",
+            "colm.train.fault-injection.crash-at-step=3", "colm.train.fault-injection.crash-rank=1");
+
+        Assert.Equal("completed", crashed.State);
+        var metrics = File.ReadAllLines(Path.Combine(_tiny.RunPath("crashed"), "metrics.jsonl"));
+        Assert.Single(metrics, l => l.Contains("\"kind\":\"restart\"") && l.Contains("\"rank\":1"));
+        Assert.Equal(6, metrics.Count(l => l.Contains("\"kind\":\"step\"")));
+        // The retried step draws the same pool and selection, so recovery changes nothing.
+        Assert.Equal(TinyRun.FinalState(_tiny.RunPath("clean"), 6), TinyRun.FinalState(_tiny.RunPath("crashed"), 6));
+    }
+
+    [Fact]
+    public async Task Diverged_replicas_stop_the_run_with_a_checksum_error()
+    {
+        var result = await _tiny.TrainAsync("diverged", "colm.train.steps=6",
+            "colm.train.fault-injection.diverge-at-step=2", "colm.train.fault-injection.diverge-rank=1");
+
+        Assert.Equal("failed", result.State);
+        Assert.Contains("checksums differ after step 2", result.Error);
+        Assert.Contains("\"failed\"", File.ReadAllText(Path.Combine(_tiny.RunPath("diverged"), "status.json")));
+        Assert.False(File.Exists(Path.Combine(_tiny.RunPath("diverged"), "report.md")));
+    }
+
+    [Theory]
+    [InlineData("random")]
+    [InlineData("big-batch")]
+    public async Task Baseline_methods_train_through_the_same_pipeline(string method)
+    {
+        var result = await _tiny.TrainAsync(method, "colm.train.steps=4", $"colm.selection.method={method}");
+        Assert.Equal("completed", result.State);
+        var steps = File.ReadAllLines(Path.Combine(_tiny.RunPath(method), "metrics.jsonl")).Where(l => l.Contains("\"kind\":\"step\""));
+        int expected = method == "big-batch" ? 16 : 8;
+        Assert.All(steps, l => Assert.Contains($"\"samples\":{expected},", l));
+    }
+}
