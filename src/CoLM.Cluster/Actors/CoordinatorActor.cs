@@ -32,6 +32,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     private const string PhaseTimerKey = "phase-timeout";
+    private const string RestartGraceTimerKey = "restart-grace";
 
     private readonly CoordinatorContext _ctx;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -109,6 +110,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<StepFailed>(OnStepFailed);
         Receive<StopRequested>(m => _stopReason ??= m.Reason);
         Receive<PhaseTimedOut>(OnPhaseTimedOut);
+        Receive<NoRestartFollowed>(OnNoRestartFollowed);
         Receive<Terminated>(m => Fail($"trainer {m.ActorRef.Path.Name} stopped after repeated failures; the last checkpoint in {_ctx.Run.CheckpointsPath} is intact"));
     }
 
@@ -436,6 +438,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _stepSpan?.Dispose();
         _stepSpan = null;
         _awaiting.Remove(m.Rank);
+        Timers.Cancel(RestartGraceTimerKey);
         _generation++;
         Transition(Phase.Recovering, _awaiting.ToArray());
         ResumeAfterRecoveryIfQuiet();
@@ -465,9 +468,21 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             ResumeAfterRecoveryIfQuiet();
             return;
         }
-        // A failure of the current generation with no restart behind it (e.g. a collective
-        // timeout): the run cannot make progress.
-        if (m.Generation == _generation) Fail($"trainer rank {m.Rank} failed at step {m.Step}: {m.Reason}");
+        if (m.Generation != _generation || !_awaiting.Remove(m.Rank)) return;
+        // Usually a peer's all-reduce was aborted because another trainer crashed; that
+        // trainer's TrainerRestarted may arrive after this (different senders, no ordering).
+        // Give it a grace period; with no restart behind it the run cannot make progress.
+        Timers.StartSingleTimer(RestartGraceTimerKey, new NoRestartFollowed(_generation, m.Rank, m.Step, m.Reason), RestartGrace);
+    }
+
+    private static readonly TimeSpan RestartGrace = TimeSpan.FromSeconds(10);
+
+    private sealed record NoRestartFollowed(long Generation, int Rank, long Step, string Reason);
+
+    private void OnNoRestartFollowed(NoRestartFollowed m)
+    {
+        if (m.Generation == _generation && _phase != Phase.Finished)
+            Fail($"trainer rank {m.Rank} failed at step {m.Step}: {m.Reason}");
     }
 
     private sealed record PhaseTimedOut(long Generation, Phase Phase, long Step);
