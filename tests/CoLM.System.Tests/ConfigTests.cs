@@ -51,4 +51,24 @@ public sealed class ConfigTests
         Assert.True(t.LearningRateAt(50) < 1.0 && t.LearningRateAt(50) > 0.4);
         Assert.Equal(0.0, t.LearningRateAt(100), 12);
     }
+
+    [Fact]
+    public void Environment_variables_map_to_colm_paths()
+    {
+        var env = new global::System.Collections.Hashtable
+        {
+            ["COLM__TRAIN__LEARNING_RATE"] = "0.5",
+            ["COLM__SELECTION__POOL"] = "64",
+            ["PATH"] = "/usr/bin",
+        };
+        var layered = Akka.Configuration.ConfigurationFactory.Empty;
+        foreach (var (_, c) in HoconSources.FromEnvironment(env)) layered = c.WithFallback(layered);
+        Assert.Equal("0.5", layered.GetString("colm.train.learning-rate"));
+        Assert.Equal(64, layered.GetInt("colm.selection.pool"));
+
+        var bad = new global::System.Collections.Hashtable { ["COLM__TRAIN__STEPZ"] = "1" };
+        var (origin, config) = HoconSources.FromEnvironment(bad).Single();
+        var e = Assert.Throws<ConfigException>(() => HoconSources.RejectUnknownKeys(config, HoconSources.Defaults(), origin));
+        Assert.Contains("COLM__TRAIN__STEPZ", e.Message);
+    }
 }

@@ -54,6 +54,21 @@ public static class HoconSources
         }
     }
 
+    /// <summary>
+    /// Settings from the environment, for launchers that cannot pass flags: COLM__TRAIN__STEPS=100
+    /// sets colm.train.steps; '__' separates path segments and '_' stands for '-'.
+    /// </summary>
+    public static IEnumerable<(string Origin, Config Config)> FromEnvironment(System.Collections.IDictionary environment)
+    {
+        const string prefix = "COLM__";
+        foreach (var name in environment.Keys.Cast<string>().Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            var segments = name[prefix.Length..].Split("__").Select(x => x.ToLowerInvariant().Replace('_', '-'));
+            string path = "colm." + string.Join('.', segments);
+            yield return ($"environment variable {name}", ParseSet($"{path}={environment[name]}"));
+        }
+    }
+
     /// <summary>Every leaf path of <paramref name="config"/> under colm must be a leaf path of <paramref name="defaults"/>.</summary>
     public static void RejectUnknownKeys(Config config, Config defaults, string origin)
     {

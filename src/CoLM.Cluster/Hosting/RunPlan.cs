@@ -49,7 +49,7 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         return stub with { Run = run };
     }
 
-    /// <summary>Embedded defaults, then each file, then each --set, with unknown keys refused.</summary>
+    /// <summary>Embedded defaults, then each file, then COLM__* environment variables, then each --set; unknown keys refused.</summary>
     public static Config Layer(Config? baseConfig, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets)
     {
         var defaults = HoconSources.Defaults();
@@ -58,6 +58,11 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         {
             var parsed = HoconSources.ParseFile(file);
             HoconSources.RejectUnknownKeys(parsed, defaults, file);
+            layered = parsed.WithFallback(layered);
+        }
+        foreach (var (origin, parsed) in HoconSources.FromEnvironment(Environment.GetEnvironmentVariables()))
+        {
+            HoconSources.RejectUnknownKeys(parsed, defaults, origin);
             layered = parsed.WithFallback(layered);
         }
         foreach (var set in sets)
