@@ -66,25 +66,16 @@ public static class StepBenchmark
         var total = Stopwatch.StartNew();
         long probeSeed = ProbeDirections.SeedForStep(s.Run.Seed, step);
         var toSketch = pool.Where(id => !small[data.Train[id].SourceId]).ToArray();
-        var shares = Split(toSketch, replicas.Length);
+        var shares = WorkShares.Split(toSketch, replicas.Length);
         var clock = Stopwatch.StartNew();
         var sketches = Parallel(replicas, r => r.Sketch(shares[r.Rank], probeSeed));
         double sketch = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        int k = s.Selection.Probes;
-        var losses = new float[pool.Length];
-        var coefficients = new float[pool.Length * k];
-        var row = pool.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
-        for (int r = 0; r < replicas.Length; r++)
-            for (int j = 0; j < shares[r].Length; j++)
-            {
-                int i = row[shares[r][j]];
-                losses[i] = sketches[r].Losses[j];
-                Array.Copy(sketches[r].Coefficients, j * k, coefficients, i * k, k);
-            }
-        var selection = selector.Select(new PoolSketch(pool, pool.Select(id => data.Train[id].SourceId).ToArray(), losses,
-            coefficients, probeSeed, k, replicas[0].SketchDimension), budget, probeSeed ^ 0x5E1EC7);
+        var builder = new PoolSketchBuilder(pool, s.Selection.Probes);
+        for (int r = 0; r < replicas.Length; r++) builder.Add(shares[r], sketches[r].Losses, sketches[r].Coefficients);
+        var selection = selector.Select(builder.Build(pool.Select(id => data.Train[id].SourceId).ToArray(), probeSeed,
+            replicas[0].SketchDimension), budget, probeSeed ^ 0x5E1EC7);
         double select = clock.Elapsed.TotalSeconds;
 
         var (trainTime, allReduce) = Train(replicas, selection.ExampleIds, step);
@@ -101,7 +92,7 @@ public static class StepBenchmark
 
     private static (double Train, double AllReduce) Train(TrainerReplica[] replicas, int[] ids, long step)
     {
-        var shares = Split(ids, replicas.Length);
+        var shares = WorkShares.Split(ids, replicas.Length);
         var clock = Stopwatch.StartNew();
         var outcomes = Parallel(replicas, r => r.Train(step, shares[r.Rank], Enumerable.Repeat(1f, shares[r.Rank].Length).ToArray(), ids.Length, false));
         double wall = clock.Elapsed.TotalSeconds;
@@ -135,9 +126,6 @@ public static class StepBenchmark
     }
 
     private static long PeakAbove(long baseline, bool reset) => reset ? Math.Max(0, PeakMemory.PeakBytes() - baseline) : -1;
-
-    private static int[][] Split(int[] items, int parts) => Enumerable.Range(0, parts)
-        .Select(p => items[(int)((long)items.Length * p / parts)..(int)((long)items.Length * (p + 1) / parts)]).ToArray();
 
     private static double Median(IEnumerable<double> xs)
     {

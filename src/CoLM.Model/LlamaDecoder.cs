@@ -271,16 +271,47 @@ internal sealed class Attention : nn.Module
 
     public LoraLinear ValueProjection => _v;
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
+    public LoraLinear OutputProjection => _o;
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap) => _o.Forward(Mix(x, cos, sin, valueTap));
+
+    /// <summary>Attention up to o_proj: each head's causal softmax mix of the values, (B, T, D) -> (B, T, D).</summary>
+    public Tensor Mix(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                    // (B, H, T, hd) each
+        var v = _v.Forward(x, valueTap).view(batch, time, _heads, _headDim).transpose(1, 2); // (B, H, T, hd)
+        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                   // (B, H, T, hd)
+        return y.transpose(1, 2).reshape(batch, time, _heads * _headDim);                   // (B, T, D)
+    }
+
+    /// <summary>
+    /// For the zeroth-order sketch, which perturbs only v_proj's LoRA B. With P = softmax(causal(q k^T / sqrt(hd)))
+    /// per head, v_proj's output V = V0 + s dB u (u = A x, the LoRA hidden) mixes to P V0 + s (P u) dB^T, rows of
+    /// dB^T split by head. Returns P V0 as (B, T, D), the same as <see cref="Mix"/>, and P u per head as (B, T, H, r),
+    /// from one attention pass over the values and u side by side. No dropout: call it in eval mode.
+    /// </summary>
+    public (Tensor MixedValues, Tensor MixedLoraHidden) MixValuesAndLoraHidden(Tensor x, Tensor cos, Tensor sin)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        var tap = new LoraTap();
+        var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                    // (B, H, T, hd) each
+        var v = _v.Forward(x, tap).view(batch, time, _heads, _headDim).transpose(1, 2);     // (B, H, T, hd)
+        var u = tap.LoraHidden ?? throw new InvalidOperationException("v_proj has no LoRA adapter.");
+        long rank = u.shape[^1];
+        var shared = u.unsqueeze(1).expand(batch, _heads, time, rank);                      // (B, H, T, r), u is shared by all heads
+        var mixed = F.scaled_dot_product_attention(q, k, cat([v, shared], -1), is_casual: true); // (B, H, T, hd + r)
+        var values = mixed.narrow(-1, 0, _headDim).transpose(1, 2).reshape(batch, time, _heads * _headDim); // (B, T, D)
+        var hidden = mixed.narrow(-1, _headDim, rank).transpose(1, 2);                      // (B, T, H, r)
+        return (values, hidden);
+    }
+
+    private (Tensor Q, Tensor K) RotatedQueriesAndKeys(Tensor x, Tensor cos, Tensor sin)
     {
         long batch = x.shape[0], time = x.shape[1];
         var q = _q.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2);           // (B, H, T, hd)
         var k = _k.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2);           // (B, H, T, hd)
-        var v = _v.Forward(x, valueTap).view(batch, time, _heads, _headDim).transpose(1, 2); // (B, H, T, hd)
-        q = RotaryTable.Apply(q, cos, sin);
-        k = RotaryTable.Apply(k, cos, sin);
-        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                   // (B, H, T, hd)
-        return _o.Forward(y.transpose(1, 2).reshape(batch, time, _heads * _headDim));       // (B, T, D)
+        return (RotaryTable.Apply(q, cos, sin), RotaryTable.Apply(k, cos, sin));
     }
 
     internal static LoraLinear Projection(
@@ -334,9 +365,19 @@ internal sealed class DecoderBlock : nn.Module
 
     public Attention SelfAttention => _attn;
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
+    public RmsNorm AttentionNorm => _attnNorm;
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap) =>
+        ForwardAfterMix(x, _attn.Mix(_attnNorm.Forward(x), cos, sin, valueTap));
+
+    /// <summary>
+    /// The block after attention's head mixing, position by position: o_proj, residual, norm, MLP, residual.
+    /// residual (..., D) is the block input, mixed (..., D) the heads' mix at the same positions; leading
+    /// dimensions broadcast, so one residual row can serve several mixes of it. Returns (..., D).
+    /// </summary>
+    public Tensor ForwardAfterMix(Tensor residual, Tensor mixed)
     {
-        var h = x + _attn.Forward(_attnNorm.Forward(x), cos, sin, valueTap);
+        var h = residual + _attn.OutputProjection.Forward(mixed);
         return h + _mlp.Forward(_mlpNorm.Forward(h));
     }
 }
@@ -462,6 +503,26 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
         var h = _layers[_layers.Count - 1].Forward(trunkHidden, cos, sin, valueTap);
         return _lmHead.Forward(_norm.Forward(h));
     }
+
+    /// <summary>
+    /// The last layer's attention on the cached trunk output (B, T, D), split for the zeroth-order sketch
+    /// (see <see cref="Attention.MixValuesAndLoraHidden"/>): P V0 as (B, T, D) and P u as (B, T, H, r). Eval mode
+    /// only (no dropout); runs in the caller's scope.
+    /// </summary>
+    internal (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden)
+    {
+        var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
+        var last = _layers[_layers.Count - 1];
+        return last.SelfAttention.MixValuesAndLoraHidden(last.AttentionNorm.Forward(trunkHidden), cos, sin);
+    }
+
+    /// <summary>
+    /// The rest of the head after the last layer's attention mix, position by position: residual (..., D) is the
+    /// trunk output, mixed (..., D) the attention mix at the same positions (broadcast over leading dims).
+    /// Returns logits (..., V). Runs in the caller's scope.
+    /// </summary>
+    internal Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed) =>
+        _lmHead.Forward(_norm.Forward(_layers[_layers.Count - 1].ForwardAfterMix(residual, mixed)));
 
     /// <summary>Parameters that require grad (the LoRA A and B matrices), in registration order.</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters() =>

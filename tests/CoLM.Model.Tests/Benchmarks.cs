@@ -58,6 +58,49 @@ public sealed class Benchmarks(ITestOutputHelper output)
         output.WriteLine($"exact sketch gradient: {exactWatch.Elapsed.TotalMilliseconds:F1} ms");
     }
 
+    [BenchmarkFact]
+    public void Zeroth_order_sketch_12_by_24_dim_128_four_layers_lora_16_eight_probes()
+    {
+        set_num_threads(1);
+        output.WriteLine($"intra-op threads: 1, load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        var config = new DecoderConfig(VocabSize: 100, Dim: 128, Layers: 4, Heads: 4, HiddenDim: 344, MaxSeqLen: 64);
+        using var model = new LlamaDecoder(config, new LoraSettings(16, 32, 0.05, LoraSettings.KnownTargets), seed: 1);
+        var random = new Random(2);
+        // Synthetic-mixture-like rows ("add 12 34 =" then a short answer): 18..25 tokens, 2..6 answer tokens + EOS;
+        // then the same lengths with the prompt a third of the row (many more target positions).
+        var lengths = Enumerable.Range(0, 12).Select(_ => random.Next(18, 26)).ToArray();
+        var shortAnswers = lengths.Select(n => (Enumerable.Range(0, n).Select(_ => random.Next(4, 100)).ToArray(), n - random.Next(3, 8))).ToList();
+        var longAnswers = shortAnswers.Select(r => (r.Item1, r.Item1.Length / 3)).ToList();
+        foreach (var (name, rows) in new[] { ("short answers", shortAnswers), ("answer = last 2/3", longAnswers) })
+        {
+            using var batch = Collate.Build(rows, padId: 0, CPU);
+            using (var scope = NewDisposeScope()) Tiny.Train(model, batch, steps: 1);
+            double targets = batch.Mask.sum().item<float>();
+            double reference = Time(() => ZerothOrderSketch.ComputeReference(model, batch, probeSeed: 3, probes: 8, epsilon: 1e-3));
+            double fast = Time(() => ZerothOrderSketch.Compute(model, batch, probeSeed: 3, probes: 8, epsilon: 1e-3));
+            double trunk = Time(() =>
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                model.ForwardTrunk(batch.Inputs);
+            });
+            output.WriteLine($"{name}: {batch.Size}x{batch.Length}, {targets} target positions: reference {reference:F1} ms, " +
+                $"fast {fast:F1} ms ({reference / fast:F1}x), of which trunk forward {trunk:F1} ms");
+        }
+    }
+
+    private static double Time(Action action, int warmup = 2, int repeats = 15)
+    {
+        var times = new List<double>();
+        for (int i = 0; i < warmup + repeats; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            action();
+            if (i >= warmup) times.Add(watch.Elapsed.TotalMilliseconds);
+        }
+        return Median(times);
+    }
+
     private static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();

@@ -24,7 +24,8 @@ public sealed class SketchTests
         model.eval();
         using var scope = NewDisposeScope();
         var expected = TokenLoss.PerExample(model.forward(batch.Inputs), batch.Targets, batch.Mask).data<float>().ToArray();
-        Assert.Equal(expected, result.Losses);
+        // The fast sketch sums in another order than a forward pass: equal to fp32 rounding, not bit for bit.
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], result.Losses[i], 1e-5 * Math.Abs(expected[i]));
     }
 
     [Fact]

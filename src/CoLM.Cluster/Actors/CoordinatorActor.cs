@@ -207,7 +207,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             // Only large-source examples need a gradient feature; small sources are kept whole.
             var toSketch = _pool.Where(id => !_isSmallSource[_ctx.Data.Train[id].SourceId]).ToArray();
-            var shares = Split(toSketch, WorldSize);
+            var shares = WorkShares.Split(toSketch, WorldSize);
             _sketches.Clear();
             Transition(Phase.Sketching, _trainers.Keys);
             long probeSeed = ProbeDirections.SeedForStep(s.Run.Seed, step);
@@ -269,23 +269,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private PoolSketch AssemblePool(IReadOnlyDictionary<int, Sketches> sketches, long step)
     {
-        int k = _ctx.Settings.Selection.Probes;
-        var row = new Dictionary<int, int>(_pool.Length);
-        for (int i = 0; i < _pool.Length; i++) row[_pool[i]] = i;
-        var losses = new float[_pool.Length];
-        var coefficients = new float[_pool.Length * k];
-        foreach (var sketch in sketches.Values)
-        {
-            for (int j = 0; j < sketch.Ids.Length; j++)
-            {
-                int i = row[sketch.Ids[j]];
-                losses[i] = sketch.Losses[j];
-                for (int c = 0; c < k; c++) coefficients[i * k + c] = sketch.Coefficients[j * k + c];
-            }
-        }
-        var sources = _pool.Select(id => _ctx.Data.Train[id].SourceId).ToArray();
-        return new PoolSketch(_pool, sources, losses, coefficients,
-            ProbeDirections.SeedForStep(_ctx.Settings.Run.Seed, step), k, SketchDimension(_ctx.Settings));
+        var builder = new PoolSketchBuilder(_pool, _ctx.Settings.Selection.Probes);
+        foreach (var sketch in sketches.Values) builder.Add(sketch.Ids, sketch.Losses, sketch.Coefficients);
+        return builder.Build(_pool.Select(id => _ctx.Data.Train[id].SourceId).ToArray(),
+            ProbeDirections.SeedForStep(_ctx.Settings.Run.Seed, step), SketchDimension(_ctx.Settings));
     }
 
     private void OnStepDone(StepDone m)
@@ -350,7 +337,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         _afterEvaluation = then;
         _evals.Clear();
-        var shares = Split(Enumerable.Range(0, _ctx.Data.Heldout.Count).ToArray(), WorldSize);
+        var shares = WorkShares.Split(Enumerable.Range(0, _ctx.Data.Heldout.Count).ToArray(), WorldSize);
         Transition(Phase.Evaluating, _trainers.Keys);
         int r = 0;
         foreach (var (_, trainer) in _trainers) trainer.Tell(new EvalAssignment(_generation, _step, [.. shares[r++]]));
@@ -591,17 +578,6 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private EvalReport ToReport(long step, IReadOnlyDictionary<string, SourceScore> sources) =>
         new(step, sources, sources.Count == 0 ? 0 : sources.Values.Average(x => x.Accuracy),
             sources.Count == 0 ? 0 : sources.Values.Average(x => x.Loss));
-
-    private static int[][] Split(int[] items, int parts)
-    {
-        var result = new int[parts][];
-        for (int p = 0; p < parts; p++)
-        {
-            int start = (int)((long)items.Length * p / parts), end = (int)((long)items.Length * (p + 1) / parts);
-            result[p] = items[start..end];
-        }
-        return result;
-    }
 
     private static bool[] SmallSourceFlags(CoordinatorContext ctx)
     {
