@@ -68,7 +68,7 @@ public static class StepBenchmark
         var toSketch = pool.Where(id => !small[data.Train[id].SourceId]).ToArray();
         var shares = WorkShares.Split(toSketch, replicas.Length);
         var clock = Stopwatch.StartNew();
-        var sketches = Parallel(replicas, r => r.Sketch(shares[r.Rank], probeSeed));
+        var sketches = Parallel(replicas, r => r.Sketch(shares[r.Rank], SketchKind.ZerothOrder, probeSeed, s.Selection.Probes));
         double sketch = clock.Elapsed.TotalSeconds;
 
         clock.Restart();

@@ -134,6 +134,7 @@ internal sealed class LoraLinear : nn.Module
     private readonly double _scale;
     private readonly double _dropout;
     private readonly DropoutSource _dropoutSource;
+    private Tensor? _folded; // W + s B A while folded, (out, in); see Fold
 
     public LoraLinear(string name, long inFeatures, long outFeatures, double std, LoraSettings? lora, ParameterFactory init)
         : base(nameof(LoraLinear))
@@ -157,8 +158,11 @@ internal sealed class LoraLinear : nn.Module
 
     public double Scale => _scale;
 
+    public bool HasAdapter => _loraA is not null && _loraB is not null;
+
     public Tensor Forward(Tensor x, LoraTap? tap = null)
     {
+        if (_folded is not null) return ForwardFolded(x, tap);
         var y = F.linear(x, _weight);
         if (_loraA is null || _loraB is null) return y;
         var dropped = _dropout > 0 && training ? _dropoutSource.Apply(x, _dropout) : x;
@@ -170,6 +174,44 @@ internal sealed class LoraLinear : nn.Module
             tap.Output = adapted;
         }
         return adapted;
+    }
+
+    /// <summary>
+    /// Until <see cref="Unfold"/>, Forward computes W' x with the adapter folded into one weight, W' = W + s B A:
+    /// one matmul instead of three and two elementwise passes. The same function up to rounding, without dropout,
+    /// so only for no-grad, eval-mode passes (Forward refuses others); A and B must not change meanwhile.
+    /// </summary>
+    public void Fold()
+    {
+        if (_loraA is null || _loraB is null || _folded is not null) return;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        _folded = _weight.addmm(_loraB, _loraA, beta: 1, alpha: (float)_scale).DetachFromDisposeScope(); // (out, in)
+    }
+
+    public void Unfold()
+    {
+        _folded?.Dispose();
+        _folded = null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Unfold();
+        base.Dispose(disposing);
+    }
+
+    private Tensor ForwardFolded(Tensor x, LoraTap? tap)
+    {
+        if (training || is_grad_enabled())
+            throw new InvalidOperationException("A folded LoRA adapter is for no-grad, eval-mode passes only; unfold it first.");
+        var y = F.linear(x, _folded!);
+        if (tap is not null)
+        {
+            tap.LoraHidden = F.linear(x, _loraA!);      // (..., r)
+            tap.Output = y;
+        }
+        return y;
     }
 }
 
@@ -402,7 +444,8 @@ internal sealed class TokenEmbedding : nn.Module
 /// Llama-style decoder: embedding, N pre-norm blocks (RMSNorm, causal rotary attention, RMSNorm,
 /// SwiGLU), final RMSNorm, untied lm_head. Base weights are frozen and initialised from the seed;
 /// only LoRA A/B matrices require grad. Split into a trunk (embedding + layers 0..n-2) and a head
-/// (last layer + norm + lm_head) so the zeroth-order sketch can cache the trunk and rerun the head.
+/// (last layer + norm + lm_head) so the sketches can cache the trunk; the zeroth-order sketch further
+/// splits the head at the last attention's head mix (<see cref="MixLastAttention"/>, <see cref="ForwardAfterLastMix"/>).
 /// </summary>
 public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
 {
@@ -523,6 +566,34 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
     /// </summary>
     internal Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed) =>
         _lmHead.Forward(_norm.Forward(_layers[_layers.Count - 1].ForwardAfterMix(residual, mixed)));
+
+    /// <summary>
+    /// Folds every LoRA adapter into its weight (see <see cref="LoraLinear.Fold"/>) until the handle is disposed:
+    /// for no-grad, eval-mode passes that must not change A or B meanwhile.
+    /// </summary>
+    internal IDisposable FoldAdapters()
+    {
+        var adapted = modules().OfType<LoraLinear>().Where(l => l.HasAdapter).ToArray();
+        var handle = new FoldedAdapters(adapted);
+        try
+        {
+            foreach (var layer in adapted) layer.Fold();
+        }
+        catch
+        {
+            handle.Dispose(); // never leave a model half folded
+            throw;
+        }
+        return handle;
+    }
+
+    private sealed class FoldedAdapters(LoraLinear[] layers) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var layer in layers) layer.Unfold();
+        }
+    }
 
     /// <summary>Parameters that require grad (the LoRA A and B matrices), in registration order.</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters() =>

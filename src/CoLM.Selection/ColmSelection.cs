@@ -1,73 +1,68 @@
 namespace CoLM.Selection;
 
 /// <summary>
-/// COLM.md steps 2-7 for one pool: allocate, rebuild and normalize features, sparsify per source,
-/// facility location per source, then update the normalizer history from what was chosen.
+/// COLM.md steps 2-7 for one pool: plan the groups (per large source with source balancing, the
+/// whole pool without), rebuild and normalise features, sparsify per group, facility location per
+/// group, then update the normaliser history from what was chosen.
 /// </summary>
-internal sealed class ColmSelection(bool[] isSmallSource, int featureDim, int keptDims, AdamNormalizer normalizer, ProbeBasis basis)
+internal sealed class ColmSelection(
+    bool[] isSmallSource, int featureDim, int keptDims, bool balanced, CoresetWeighting weighting, AdamNormalizer normalizer, ProbeBasis basis)
 {
     private readonly SelectionWorkspace _workspace = new();
 
     public CoresetSelection Select(PoolSketch pool, int budget, long rngSeed)
     {
-        BudgetAllocation allocation = BudgetAllocator.Allocate(pool.SourceIds, isSmallSource, budget, rngSeed);
-        int[] budgets = allocation.PerSourceBudget;
-        int slots = budgets.Length;
-        int[][] rows = SourceTable.RowsBySource(pool.SourceIds, slots);
-
-        var chosen = new int[slots][];
+        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balanced);
+        var chosen = new int[groups.Count][];
+        var weights = new float[]?[groups.Count];
         var contested = new List<int>();
-        for (int q = 0; q < slots; q++)
+        for (int g = 0; g < groups.Count; g++)
         {
-            if (budgets[q] == 0) chosen[q] = [];
-            else if (budgets[q] >= rows[q].Length) chosen[q] = rows[q]; // a source within its budget takes all
-            else contested.Add(q);
+            if (groups.Budgets[g] == 0) chosen[g] = [];
+            else if (groups.Budgets[g] >= groups.Rows[g].Length) chosen[g] = groups.Rows[g]; // a group within its budget takes all
+            else contested.Add(g);
         }
 
-        var degenerate = new bool[pool.Count];
         int degenerateCount = 0;
-        if (budgets.Sum() > 0)
+        if (groups.AnythingToSelect)
         {
-            if (pool.Probes < 1)
-                throw new ArgumentException("Pool has large-source examples to select but carries no probe coefficients (Probes = 0).");
-            float[] coefs = SketchGradients.Sanitize(pool.Coefficients, pool.Count, pool.Probes, degenerate);
-            float[] z = basis.Get(pool.ProbeSeed, pool.Probes, featureDim);
-            if (contested.Count > 0) SelectContested(pool, rows, budgets, contested, coefs, z, degenerate, chosen);
+            var degenerate = new bool[pool.Count];
+            GradientFeatures features = GradientFeatures.For(pool, featureDim, basis, degenerate);
+            if (contested.Count > 0) SelectContested(groups, contested, features, degenerate, chosen, weights);
 
-            int[] selectedLarge = chosen.SelectMany(c => c).ToArray();
-            SourceFeatures.Absorb(selectedLarge, coefs, pool.Probes, z, featureDim, normalizer, degenerate);
-            for (int r = 0; r < pool.Count; r++)
-                if (degenerate[r] && !SourceTable.IsSmall(isSmallSource, pool.SourceIds[r])) degenerateCount++;
+            int[] selected = chosen.SelectMany(c => c).ToArray();
+            SourceFeatures.Absorb(selected, features, normalizer, degenerate);
+            degenerateCount = groups.CountDegenerate(pool, degenerate);
         }
 
-        // Kept first, then each source's selection by source id.
-        int[] order = [.. allocation.KeptIndices, .. chosen.SelectMany(c => c)];
-        return SelectionResult.Build(pool, order, slots, allocation.KeptIndices.Length, degenerateCount);
+        return groups.Result(pool, chosen, weights, degenerateCount);
     }
 
     private void SelectContested(
-        PoolSketch pool, int[][] rows, int[] budgets, List<int> contested, float[] coefs, float[] z, bool[] degenerate, int[][] chosen)
+        SelectionGroups groups, List<int> contested, GradientFeatures features, bool[] degenerate, int[][] chosen, float[]?[] weights)
     {
-        int[][] contestedRows = contested.Select(q => rows[q]).ToArray();
-        // Source means use the history as it was before this step, as every f_i does.
+        int[][] contestedRows = contested.Select(g => groups.Rows[g]).ToArray();
+        // Group means use the history as it was before this step, as every f_i does.
         float[] sums = _workspace.SourceSums((long)contested.Count * featureDim);
-        SourceFeatures.Sums(contestedRows, coefs, pool.Probes, z, featureDim, normalizer, degenerate, sums);
+        SourceFeatures.Sums(contestedRows, features, normalizer, degenerate, sums);
 
         int maxRows = contestedRows.Max(r => r.Length);
-        FeatureRows features = _workspace.Features(maxRows, keptDims);
-        float[] similarity = _workspace.Similarity(maxRows);
-        float[] scratch = _workspace.Magnitudes(featureDim);
+        FeatureRows masked = _workspace.Features(maxRows, keptDims);
+        float[] scratch = _workspace.Similarity(maxRows);
+        float[] magnitudes = _workspace.Magnitudes(featureDim);
         var mask = new int[keptDims];
         for (int s = 0; s < contested.Count; s++)
         {
-            int q = contested[s];
-            int[] sourceRows = contestedRows[s];
-            TopDims.Select(sums.AsSpan(s * featureDim, featureDim), keptDims, scratch, mask);
-            SourceFeatures.Masked(sourceRows, mask, coefs, pool.Probes, z, normalizer, degenerate, features);
-            int[] picks = FacilityLocation.LazyGreedy(features, sourceRows.Length, budgets[q], similarity);
-            int[] poolIndices = picks.Select(p => sourceRows[p]).ToArray();
-            Array.Sort(poolIndices);
-            chosen[q] = poolIndices;
+            int g = contested[s];
+            int[] rows = contestedRows[s];
+            TopDims.Select(sums.AsSpan(s * featureDim, featureDim), keptDims, magnitudes, mask);
+            SourceFeatures.Masked(rows, mask, features, normalizer, degenerate, masked);
+            int[] picks = FacilityLocation.LazyGreedy(masked, rows.Length, groups.Budgets[g], scratch, out float[] similarities);
+            // Rows are ascending, so ascending picks give ascending pool indices.
+            Array.Sort(picks);
+            chosen[g] = picks.Select(p => rows[p]).ToArray();
+            if (weighting == CoresetWeighting.Medoid)
+                weights[g] = FacilityLocation.NearestCounts(similarities, rows.Length, picks).Select(c => (float)c).ToArray();
         }
     }
 }

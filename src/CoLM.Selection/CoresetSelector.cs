@@ -12,6 +12,7 @@ public sealed class CoresetSelector
     private readonly int _featureDim;
     private readonly AdamNormalizer _normalizer;
     private readonly ColmSelection _colm;
+    private readonly GradNormSelection _gradNorm;
     private readonly Lock _gate = new();
 
     /// <param name="options">Method and feature settings.</param>
@@ -27,12 +28,18 @@ public sealed class CoresetSelector
         _isSmallSource = (bool[])isSmallSource.Clone();
         _featureDim = featureDim;
         _normalizer = new AdamNormalizer(featureDim, options);
-        _colm = new ColmSelection(_isSmallSource, featureDim, options.KeptDims(featureDim), _normalizer, new ProbeBasis());
+        var basis = new ProbeBasis();
+        bool balanced = options.SourceBalancing;
+        _colm = new ColmSelection(_isSmallSource, featureDim, options.KeptDims(featureDim), balanced, options.Weighting, _normalizer, basis);
+        _gradNorm = new GradNormSelection(_isSmallSource, featureDim, balanced, basis);
     }
 
     /// <summary>
-    /// Picks exactly min(<paramref name="budget"/>, L) examples (all L for BigBatch). Every random
-    /// choice derives from <paramref name="rngSeed"/>: same selector state and inputs, same output.
+    /// Picks exactly min(<paramref name="budget"/>, L) examples (all L for BigBatch), never fewer.
+    /// Every random choice derives from <paramref name="rngSeed"/>: same selector state and inputs,
+    /// same output. Only Colm reads and updates the normaliser history. See
+    /// <see cref="SelectionMethod"/> and <see cref="SelectionOptions.SourceBalancing"/> for what
+    /// each method chooses, and <see cref="SelectionMethods"/> for which rows need losses or features.
     /// </summary>
     public CoresetSelection Select(PoolSketch pool, int budget, long rngSeed)
     {
@@ -47,6 +54,13 @@ public sealed class CoresetSelector
                 SelectionMethod.Colm => _colm.Select(pool, budget, rngSeed),
                 SelectionMethod.Random => BaselineSelection.Random(pool, budget, rngSeed, slots),
                 SelectionMethod.BigBatch => BaselineSelection.BigBatch(pool, slots),
+                SelectionMethod.SourceBalancedRandom =>
+                    BaselineSelection.SourceBalancedRandom(pool, _isSmallSource, budget, rngSeed, _options.SourceBalancing),
+                SelectionMethod.BigLoss =>
+                    BaselineSelection.ByLoss(pool, _isSmallSource, budget, rngSeed, _options.SourceBalancing, largest: true),
+                SelectionMethod.SmallLoss =>
+                    BaselineSelection.ByLoss(pool, _isSmallSource, budget, rngSeed, _options.SourceBalancing, largest: false),
+                SelectionMethod.GradNorm => _gradNorm.Select(pool, budget, rngSeed),
                 _ => throw new InvalidOperationException($"Unknown selection method {_options.Method}."),
             };
         }

@@ -43,11 +43,53 @@ public static class FacilityLocation
     }
 
     /// <summary>The selector's entry: the first <paramref name="n"/> rows of <paramref name="features"/>, distance buffer reused between sources.</summary>
-    internal static int[] LazyGreedy(FeatureRows features, int n, int k, float[]? scratch)
+    internal static int[] LazyGreedy(FeatureRows features, int n, int k, float[]? scratch) =>
+        LazyGreedy(features, n, k, scratch, out _);
+
+    /// <summary>As above, also handing back the [n x n] similarity matrix it used (for <see cref="NearestCounts"/>).</summary>
+    internal static int[] LazyGreedy(FeatureRows features, int n, int k, float[]? scratch, out float[] similarities)
     {
+        similarities = [];
         if (k == 0) return [];
-        float[] sim = Similarities(features, n, scratch);
-        return FacilityGreedy.Lazy(sim, n, k);
+        similarities = Similarities(features, n, scratch);
+        return FacilityGreedy.Lazy(similarities, n, k);
+    }
+
+    /// <summary>
+    /// Medoid weights: for each of <paramref name="selected"/> (row indices, in any order), how many of
+    /// the n rows have it as their most similar selected row, i.e. the nearest by L1, itself included.
+    /// A selected row always counts itself (even when a duplicate is as near); any other row with
+    /// several equally near selected rows goes to the lowest row index among them. The counts are
+    /// all at least 1 and sum to n.
+    /// </summary>
+    internal static int[] NearestCounts(float[] similarities, int n, int[] selected)
+    {
+        var counts = new int[selected.Length];
+        var slotOf = new int[n];
+        Array.Fill(slotOf, -1);
+        for (int s = 0; s < selected.Length; s++) slotOf[selected[s]] = s;
+        // Candidates by ascending row index, so a strict comparison leaves ties with the lowest row.
+        int[] byRow = Enumerable.Range(0, selected.Length).OrderBy(s => selected[s]).ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            if (slotOf[i] >= 0)
+            {
+                counts[slotOf[i]]++;
+                continue;
+            }
+
+            int best = byRow[0];
+            float bestSim = similarities[(long)i * n + selected[best]];
+            for (int j = 1; j < byRow.Length; j++)
+            {
+                float sim = similarities[(long)i * n + selected[byRow[j]]];
+                if (sim > bestSim) (best, bestSim) = (byRow[j], sim);
+            }
+
+            counts[best]++;
+        }
+
+        return counts;
     }
 
     private static float[] Similarities(FeatureRows features, int n, float[]? scratch)

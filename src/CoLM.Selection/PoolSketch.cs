@@ -6,7 +6,7 @@ namespace CoLM.Selection;
 /// <param name="ExampleIds">Dataset ids of the L pool examples.</param>
 /// <param name="SourceIds">Source id of each pool example.</param>
 /// <param name="Losses">Per-example loss at the current parameters (for loss-based baselines and telemetry).</param>
-/// <param name="Coefficients">Row-major [L x Probes] zeroth-order scalars c_ik; rows of small-source examples may be all zero because they are never sketched.</param>
+/// <param name="Coefficients">Row-major [L x Probes] zeroth-order scalars c_ik; rows of small-source examples may be all zero because they are never sketched (under source balancing). Empty with Probes = 0 when <see cref="Features"/> are given.</param>
 /// <param name="ProbeSeed">Seed from which every probe direction z_k is regenerated.</param>
 /// <param name="Probes">K, the number of probe directions.</param>
 /// <param name="FeatureDim">Size of each z_k, i.e. of the gradient feature g_i.</param>
@@ -19,6 +19,15 @@ public sealed record PoolSketch(
     int Probes,
     int FeatureDim)
 {
+    /// <summary>
+    /// Optional dense row-major [L x FeatureDim] gradient features g_i (the `exact` feature). When
+    /// set, they are used as they are instead of rebuilding g_i from <see cref="Coefficients"/>
+    /// (which may then be empty with <see cref="Probes"/> = 0). Rows a method never looks at (small
+    /// sources under source balancing) may be left zero. NaN/infinite values count the row as
+    /// degenerate and read as 0.
+    /// </summary>
+    public float[]? Features { get; init; }
+
     /// <summary>L, the number of pool examples.</summary>
     public int Count => ExampleIds.Length;
 
@@ -42,6 +51,9 @@ public sealed record PoolSketch(
         if (FeatureDim != expectedFeatureDim)
             throw new ArgumentException(
                 $"Pool feature dimension {FeatureDim} differs from the selector's {expectedFeatureDim}.");
+        if (Features is not null && Features.Length != (long)l * FeatureDim)
+            throw new ArgumentException(
+                $"Pool features must be [L x FeatureDim] = {l} x {FeatureDim} = {(long)l * FeatureDim}; got {Features.Length}.");
         foreach (int s in SourceIds)
             if (s < 0) throw new ArgumentException($"Source ids must not be negative; got {s}.");
     }

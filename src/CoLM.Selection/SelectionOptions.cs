@@ -15,6 +15,22 @@ public sealed record SelectionOptions(
     double Beta2 = 0.999,
     double NormalizerEpsilon = 1e-8)
 {
+    /// <summary>
+    /// The loss weight of selected examples. Only <see cref="SelectionMethod.Colm"/> reads it; every
+    /// other method weights each example 1.
+    /// </summary>
+    public CoresetWeighting Weighting { get; init; } = CoresetWeighting.Uniform;
+
+    /// <summary>
+    /// True (default): small-source pool examples are kept (COLM.md step 2), the rest of the budget
+    /// is split over the large sources in proportion to their pool counts (step 3), and Colm,
+    /// SourceBalancedRandom, BigLoss, SmallLoss and GradNorm each choose within each large source to
+    /// its budget. False: nothing is kept and there are no per-source budgets; the whole pool is one
+    /// group chosen from to min(b, L) (Colm: one normalisation, one top-h mask from the whole
+    /// pool's mean feature, one facility location). Random and BigBatch ignore it.
+    /// </summary>
+    public bool SourceBalancing { get; init; } = true;
+
     /// <summary>The reference defaults: CoLM, 1% of dims per source.</summary>
     public static SelectionOptions Default { get; } = new(SelectionMethod.Colm, 0.01, 0);
 
@@ -32,6 +48,8 @@ public sealed record SelectionOptions(
     {
         if (!Enum.IsDefined(Method))
             throw new ArgumentException($"Unknown selection method {Method}.", nameof(Method));
+        if (!Enum.IsDefined(Weighting))
+            throw new ArgumentException($"Unknown coreset weighting {Weighting}.", nameof(Weighting));
         if (SparsifyCount <= 0 && !(SparsifyFraction > 0 && SparsifyFraction <= 1))
             throw new ArgumentException(
                 $"SparsifyFraction must be in (0, 1] when SparsifyCount is not positive; got {SparsifyFraction}.",

@@ -17,9 +17,9 @@ internal static class SourceFeatures
     /// Adds to sums[slot * D + d] the sum of f_i[d] over the rows of each slot (the mean up to a
     /// positive factor, which does not change the top-h order).
     /// </summary>
-    public static void Sums(
-        int[][] rowsBySlot, float[] coefs, int probes, float[] basis, int dim, AdamNormalizer normalizer, bool[] degenerate, float[] sums)
+    public static void Sums(int[][] rowsBySlot, GradientFeatures features, AdamNormalizer normalizer, bool[] degenerate, float[] sums)
     {
+        int dim = features.Dim;
         var correction = normalizer.BiasCorrection();
         float[] m = normalizer.M, v = normalizer.V;
         Parallel.For(0, ChunkCount(dim), () => new ChunkRows(), (chunk, _, g) =>
@@ -29,7 +29,7 @@ internal static class SourceFeatures
             for (int slot = 0; slot < rowsBySlot.Length; slot++)
             {
                 int start = slot * dim + offset;
-                g.ForEachRebuilt(rowsBySlot[slot], coefs, probes, basis, offset, len, degenerate, (r, gi) =>
+                g.ForEachRow(rowsBySlot[slot], features, offset, len, degenerate, (r, gi) =>
                 {
                     if (normalizer.Normalize(gi, m.AsSpan(offset, len), v.AsSpan(offset, len), gi, correction)) degenerate[r] = true;
                     Span<float> sum = sums.AsSpan(start, len);
@@ -46,11 +46,9 @@ internal static class SourceFeatures
     /// and v are gathered, so this costs K x h per example instead of K x D.
     /// </summary>
     public static void Masked(
-        int[] rows, ReadOnlySpan<int> mask, float[] coefs, int probes, float[] basis,
-        AdamNormalizer normalizer, bool[] degenerate, FeatureRows destination)
+        int[] rows, ReadOnlySpan<int> mask, GradientFeatures features, AdamNormalizer normalizer, bool[] degenerate, FeatureRows destination)
     {
         int h = mask.Length;
-        float[] z = ProbeBasis.Gather(basis, probes, mask);
         var m = new float[h];
         var v = new float[h];
         for (int j = 0; j < h; j++)
@@ -60,6 +58,26 @@ internal static class SourceFeatures
         }
 
         var correction = normalizer.BiasCorrection();
+        if (features.Dense is { } dense)
+        {
+            int dim = features.Dim;
+            int[] columns = mask.ToArray();
+            Parallel.For(0, rows.Length, i =>
+            {
+                int r = rows[i];
+                Span<float> f = destination.Row(i);
+                ReadOnlySpan<float> g = dense.AsSpan(r * dim, dim);
+                for (int j = 0; j < columns.Length; j++) f[j] = g[columns[j]];
+                bool bad = GradientFeatures.CopyClean(f, f);
+                bad |= normalizer.Normalize(f, m, v, f, correction);
+                if (bad) degenerate[r] = true;
+            });
+            return;
+        }
+
+        int probes = features.Probes;
+        float[] coefs = features.Coefficients!;
+        float[] z = ProbeBasis.Gather(features.Basis!, probes, mask);
         Parallel.For(0, rows.Length, i =>
         {
             int r = rows[i];
@@ -74,9 +92,9 @@ internal static class SourceFeatures
     /// COLM.md step 5's history update: m, v become the mean of m_i, v_i over the selected rows, and
     /// the step count advances. No selected rows leaves the history untouched.
     /// </summary>
-    public static void Absorb(
-        int[] selectedRows, float[] coefs, int probes, float[] basis, int dim, AdamNormalizer normalizer, bool[] degenerate)
+    public static void Absorb(int[] selectedRows, GradientFeatures features, AdamNormalizer normalizer, bool[] degenerate)
     {
+        int dim = features.Dim;
         if (selectedRows.Length == 0) return;
         Parallel.For(0, ChunkCount(dim), () => new ChunkRows(), (chunk, _, g) =>
         {
@@ -85,7 +103,7 @@ internal static class SourceFeatures
             float[] sumG = g.SumG, sumG2 = g.SumG2;
             Array.Clear(sumG);
             Array.Clear(sumG2);
-            g.ForEachRebuilt(selectedRows, coefs, probes, basis, offset, len, degenerate, (_, gi) =>
+            g.ForEachRow(selectedRows, features, offset, len, degenerate, (_, gi) =>
             {
                 TensorPrimitives.Add(sumG.AsSpan(0, len), gi, sumG.AsSpan(0, len));
                 TensorPrimitives.MultiplyAdd(gi, gi, sumG2.AsSpan(0, len), sumG2.AsSpan(0, len));
@@ -94,6 +112,35 @@ internal static class SourceFeatures
             return g;
         }, _ => { });
         normalizer.Advance();
+    }
+
+    /// <summary>
+    /// ||g_i||^2 of each row, in double (raw features, no normalisation): per-chunk partial sums
+    /// added in chunk order, so the result does not depend on scheduling.
+    /// </summary>
+    public static double[] SquaredNorms(int[] rows, GradientFeatures features, bool[] degenerate)
+    {
+        int dim = features.Dim;
+        int chunks = ChunkCount(dim);
+        var partial = new double[(long)chunks * rows.Length];
+        Parallel.For(0, chunks, () => new ChunkRows(), (chunk, _, g) =>
+        {
+            int offset = chunk * Chunk;
+            int len = Math.Min(Chunk, dim - offset);
+            int i = 0;
+            g.ForEachRow(rows, features, offset, len, degenerate, (_, gi) =>
+            {
+                double sum = 0;
+                foreach (float x in gi) sum += (double)x * x;
+                partial[(long)chunk * rows.Length + i++] = sum;
+            });
+            return g;
+        }, _ => { });
+
+        var norms = new double[rows.Length];
+        for (int c = 0; c < chunks; c++)
+            for (int i = 0; i < rows.Length; i++) norms[i] += partial[(long)c * rows.Length + i];
+        return norms;
     }
 
     private static int ChunkCount(int dim) => (dim + Chunk - 1) / Chunk;
@@ -113,8 +160,26 @@ internal static class SourceFeatures
 
         public float[] SumG2 { get; } = new float[Chunk];
 
+        /// <summary>Hands each row's g on [offset, offset + len) to <paramref name="use"/>, in row order.</summary>
+        public void ForEachRow(int[] rows, GradientFeatures features, int offset, int len, bool[] degenerate, RowUse use)
+        {
+            if (features.Dense is { } dense)
+            {
+                Span<float> g = _g[0].AsSpan(0, len);
+                foreach (int r in rows)
+                {
+                    if (GradientFeatures.CopyClean(dense.AsSpan(r * features.Dim + offset, len), g)) degenerate[r] = true;
+                    use(r, g);
+                }
+            }
+            else
+            {
+                ForEachRebuilt(rows, features.Coefficients!, features.Probes, features.Basis!, offset, len, degenerate, use);
+            }
+        }
+
         /// <summary>Rebuilds each row's g on [offset, offset + len), in row order, and hands it to <paramref name="use"/>.</summary>
-        public void ForEachRebuilt(
+        private void ForEachRebuilt(
             int[] rows, float[] coefs, int probes, float[] basis, int offset, int len, bool[] degenerate, RowUse use)
         {
             Span<float> g0 = _g[0].AsSpan(0, len), g1 = _g[1].AsSpan(0, len), g2 = _g[2].AsSpan(0, len), g3 = _g[3].AsSpan(0, len);

@@ -1,7 +1,18 @@
 namespace CoLM.Training;
 
-/// <summary>Per-example sketch of one trainer's share of the pool (COLM.md step 4).</summary>
-public sealed record SketchOutcome(float[] Losses, float[] Coefficients, TimeSpan Elapsed);
+/// <summary>What a trainer computes about its share of the pool for the selection method.</summary>
+public enum SketchKind
+{
+    LossOnly,     // per-example loss (big-loss, small-loss)
+    ZerothOrder,  // loss + K zeroth-order coefficients per example (colm with feature zo / paper)
+    Exact,        // loss + the exact last-layer V LoRA-B gradient per example (feature exact)
+}
+
+/// <summary>
+/// Per-example results for one trainer's share of the pool: losses, and either row-major
+/// [N x K] zeroth-order coefficients or row-major [N x P] exact features (the other empty).
+/// </summary>
+public sealed record SketchOutcome(float[] Losses, float[] Coefficients, float[] Features, TimeSpan Elapsed);
 
 /// <summary>What one replica did in one optimizer step; timings are this replica's own.</summary>
 public sealed record TrainOutcome(

@@ -59,14 +59,43 @@ public sealed class TrainerReplica : IDisposable
 
     public int SketchDimension => (int)_model.SketchParameter.numel();
 
-    public SketchOutcome Sketch(IReadOnlyList<int> trainIds, long probeSeed)
+    /// <summary>
+    /// What the coordinator's selection method needs about these pool examples: always the
+    /// per-example loss; zeroth-order coefficients (K scalars each, COLM.md step 4) or the exact
+    /// last-layer gradient feature, by <paramref name="kind"/>.
+    /// </summary>
+    public SketchOutcome Sketch(IReadOnlyList<int> trainIds, SketchKind kind, long probeSeed, int probes)
     {
         var clock = Stopwatch.StartNew();
-        if (trainIds.Count == 0) return new SketchOutcome([], [], clock.Elapsed);
+        if (trainIds.Count == 0) return new SketchOutcome([], [], [], clock.Elapsed);
         using var scope = NewDisposeScope();
         using var batch = Collate.Build(Rows(_data.Train, trainIds), CharTokenizer.Instance.PadId, _device);
-        var result = ZerothOrderSketch.Compute(_model, batch, probeSeed, _settings.Selection.Probes, _settings.Selection.Epsilon);
-        return new SketchOutcome(result.Losses, result.Coefficients, clock.Elapsed);
+        switch (kind)
+        {
+            case SketchKind.ZerothOrder:
+                var result = ZerothOrderSketch.Compute(_model, batch, probeSeed, probes, _settings.Selection.Epsilon);
+                return new SketchOutcome(result.Losses, result.Coefficients, [], clock.Elapsed);
+            case SketchKind.Exact:
+                var features = ExactSketchGradient.Compute(_model, batch);
+                return new SketchOutcome(Losses(batch), [], features, clock.Elapsed);
+            default:
+                return new SketchOutcome(Losses(batch), [], [], clock.Elapsed);
+        }
+    }
+
+    private float[] Losses(TokenBatch batch)
+    {
+        bool wasTraining = _model.training;
+        _model.eval();
+        try
+        {
+            using var _ = no_grad();
+            return TokenLoss.PerExample(_model.forward(batch.Inputs), batch.Targets, batch.Mask).data<float>().ToArray();
+        }
+        finally
+        {
+            _model.train(wasTraining);
+        }
     }
 
     /// <summary>

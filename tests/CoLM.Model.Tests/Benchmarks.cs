@@ -53,6 +53,9 @@ public sealed class Benchmarks(ITestOutputHelper output)
         var sketchWatch = Stopwatch.StartNew();
         ZerothOrderSketch.Compute(model, batch, probeSeed: 1, probes: 16, epsilon: 1e-3);
         output.WriteLine($"zeroth-order sketch K=16: {sketchWatch.Elapsed.TotalMilliseconds:F1} ms");
+        var referenceWatch = Stopwatch.StartNew();
+        ZerothOrderSketch.ComputeReference(model, batch, probeSeed: 1, probes: 16, epsilon: 1e-3);
+        output.WriteLine($"zeroth-order sketch K=16, reference: {referenceWatch.Elapsed.TotalMilliseconds:F1} ms");
         var exactWatch = Stopwatch.StartNew();
         ExactSketchGradient.Compute(model, batch);
         output.WriteLine($"exact sketch gradient: {exactWatch.Elapsed.TotalMilliseconds:F1} ms");

@@ -46,6 +46,26 @@ public sealed class FastSketchTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void After_a_sketch_even_a_failed_one_the_model_trains_as_before()
+    {
+        using var model = Tiny.Model(lora: Tiny.Lora(dropout: 0.1));
+        using var batch = Tiny.Batch(63, 12, 9);
+        using var tooLong = Tiny.Batch(64, Tiny.Config.MaxSeqLen + 2);
+        using var twin = Tiny.Model(lora: Tiny.Lora(dropout: 0.1));
+        model.train();
+
+        ZerothOrderSketch.Compute(model, batch, probeSeed: 1, probes: 2, epsilon: 1e-3);
+        Assert.Throws<ArgumentException>(() => ZerothOrderSketch.Compute(model, tooLong, probeSeed: 1, probes: 2, epsilon: 1e-3));
+
+        // The adapters are back to their trainable form: the same steps give the same bits as on an untouched twin.
+        Assert.True(model.training);
+        Tiny.Train(model, batch, steps: 2);
+        Tiny.Train(twin, batch, steps: 2);
+        foreach (var ((name, mine), (_, theirs)) in model.TrainableParameters().Zip(twin.TrainableParameters()))
+            Assert.True(Tiny.Values(mine).SequenceEqual(Tiny.Values(theirs)), name);
+    }
+
+    [Fact]
     public void A_row_without_targets_gets_zero_loss_and_zero_coefficients_like_the_reference()
     {
         using var model = Tiny.Model();

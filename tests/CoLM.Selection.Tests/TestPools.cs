@@ -38,4 +38,25 @@ internal static class TestPools
     }
 
     public static SelectionOptions Colm(int keptDims = 0) => new(SelectionMethod.Colm, 0.05, keptDims);
+
+    public static SelectionOptions Options(
+        SelectionMethod method, bool balanced = true, CoresetWeighting weighting = CoresetWeighting.Uniform) =>
+        new(method, 0.05, 0) { SourceBalancing = balanced, Weighting = weighting };
+
+    /// <summary>
+    /// The g_i the selector rebuilds from a pool's coefficients, as dense [L x D] rows: the same
+    /// kernel and basis, so bit-identical to what it computes itself.
+    /// </summary>
+    public static float[] DenseFeatures(PoolSketch pool)
+    {
+        float[] basis = new ProbeBasis().Get(pool.ProbeSeed, pool.Probes, pool.FeatureDim);
+        var dense = new float[pool.Count * pool.FeatureDim];
+        for (int r = 0; r < pool.Count; r++)
+            SketchGradients.Rebuild(pool.Coefficients.AsSpan(r * pool.Probes, pool.Probes), basis, 0, dense.AsSpan(r * pool.FeatureDim, pool.FeatureDim));
+        return dense;
+    }
+
+    /// <summary>Pool index of each returned example id.</summary>
+    public static int[] PoolIndices(PoolSketch pool, CoresetSelection s) =>
+        s.ExampleIds.Select(id => Array.IndexOf(pool.ExampleIds, id)).ToArray();
 }

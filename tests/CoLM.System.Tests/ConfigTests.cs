@@ -34,6 +34,9 @@ public sealed class ConfigTests
     [InlineData("colm.train.learning-rate=-1", "colm.train.learning-rate")]
     [InlineData("colm.cluster.phase-timeout=soon", "colm.cluster.phase-timeout")]
     [InlineData("colm.nonsense=1", "colm.nonsense")]
+    [InlineData("colm.selection.feature=magic", "colm.selection.feature")]
+    [InlineData("colm.selection.source-balancing=maybe", "colm.selection.source-balancing")]
+    [InlineData("colm.selection.weights=heavy", "colm.selection.weights")]
     [InlineData("training.steps=1", "training.steps")]
     public void Bad_values_name_their_path(string set, string path)
     {

@@ -84,11 +84,22 @@ public sealed class TrainingRunTests : IDisposable
     [Theory]
     [InlineData("random")]
     [InlineData("big-batch")]
-    public async Task Baseline_methods_train_through_the_same_pipeline(string method)
+    [InlineData("source-balanced-random")]
+    [InlineData("big-loss")]
+    [InlineData("small-loss")]
+    [InlineData("grad-norm")]
+    [InlineData("colm", "colm.selection.feature=exact")]
+    [InlineData("colm", "colm.selection.feature=paper")]
+    [InlineData("colm", "colm.selection.weights=medoid")]
+    [InlineData("colm", "colm.selection.source-balancing=off")]
+    [InlineData("grad-norm", "colm.selection.feature=exact")]
+    public async Task Every_selection_method_trains_through_the_same_pipeline_on_exactly_its_budget(string method, string option = "colm.selection.probes=4")
     {
-        var result = await _tiny.TrainAsync(method, "colm.train.steps=4", $"colm.selection.method={method}");
+        string name = method + "-" + option.Split('.').Last().Replace('=', '-');
+        var result = await _tiny.TrainAsync(name, "colm.train.steps=3", $"colm.selection.method={method}", option);
         Assert.Equal("completed", result.State);
-        var steps = File.ReadAllLines(Path.Combine(_tiny.RunPath(method), "metrics.jsonl")).Where(l => l.Contains("\"kind\":\"step\""));
+        var steps = File.ReadAllLines(Path.Combine(_tiny.RunPath(name), "metrics.jsonl")).Where(l => l.Contains("\"kind\":\"step\"")).ToArray();
+        Assert.Equal(3, steps.Length);
         int expected = method == "big-batch" ? 16 : 8;
         Assert.All(steps, l => Assert.Contains($"\"samples\":{expected},", l));
     }

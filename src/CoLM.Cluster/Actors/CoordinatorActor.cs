@@ -203,17 +203,19 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _phaseSeconds.Clear();
         _stepClock.Restart();
 
-        if (s.Selection.Method == SelectionMethod.Colm)
+        if (s.Selection.SketchKind is { } kind)
         {
-            // Only large-source examples need a gradient feature; small sources are kept whole.
-            var toSketch = _pool.Where(id => !_isSmallSource[_ctx.Data.Train[id].SourceId]).ToArray();
+            // Small-source examples are kept whole when sources are balanced: nothing to compute for them.
+            var toSketch = s.Selection.SketchesSmallSources
+                ? _pool
+                : _pool.Where(id => !_isSmallSource[_ctx.Data.Train[id].SourceId]).ToArray();
             var shares = WorkShares.Split(toSketch, WorldSize);
             _sketches.Clear();
             Transition(Phase.Sketching, _trainers.Keys);
-            long probeSeed = ProbeDirections.SeedForStep(s.Run.Seed, step);
+            long probeSeed = s.Selection.ProbeSeed(s.Run.Seed, step);
             int r = 0;
             foreach (var (_, trainer) in _trainers)
-                trainer.Tell(new PoolAssignment(_generation, step, [.. shares[r++]], probeSeed));
+                trainer.Tell(new PoolAssignment(_generation, step, [.. shares[r++]], kind, probeSeed, s.Selection.EffectiveProbes));
         }
         else
         {
@@ -269,10 +271,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private PoolSketch AssemblePool(IReadOnlyDictionary<int, Sketches> sketches, long step)
     {
-        var builder = new PoolSketchBuilder(_pool, _ctx.Settings.Selection.Probes);
-        foreach (var sketch in sketches.Values) builder.Add(sketch.Ids, sketch.Losses, sketch.Coefficients);
-        return builder.Build(_pool.Select(id => _ctx.Data.Train[id].SourceId).ToArray(),
-            ProbeDirections.SeedForStep(_ctx.Settings.Run.Seed, step), SketchDimension(_ctx.Settings));
+        var sel = _ctx.Settings.Selection;
+        int probes = sel.SketchKind == SketchKind.ZerothOrder ? sel.EffectiveProbes : 0;
+        int dim = SketchDimension(_ctx.Settings);
+        var builder = new PoolSketchBuilder(_pool, probes, sel.SketchKind == SketchKind.Exact ? dim : 0);
+        foreach (var sketch in sketches.Values) builder.Add(sketch.Ids, sketch.Losses, sketch.Coefficients, sketch.Features);
+        return builder.Build(_pool.Select(id => _ctx.Data.Train[id].SourceId).ToArray(), sel.ProbeSeed(_ctx.Settings.Run.Seed, step), dim);
     }
 
     private void OnStepDone(StepDone m)

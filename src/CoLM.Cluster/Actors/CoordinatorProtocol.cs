@@ -14,7 +14,7 @@ public sealed record RegisterTrainer(IActorRef Trainer, int Rank);
 public sealed record TrainerRestarted(IActorRef Trainer, int Rank, string Reason);
 
 public sealed record Sketches(long Generation, long Step, int Rank, ImmutableArray<int> Ids,
-    ImmutableArray<float> Losses, ImmutableArray<float> Coefficients, TimeSpan Elapsed);
+    ImmutableArray<float> Losses, ImmutableArray<float> Coefficients, ImmutableArray<float> Features, TimeSpan Elapsed);
 
 public sealed record StepDone(long Generation, long Step, int Rank, TrainOutcome Outcome);
 

@@ -10,8 +10,8 @@ namespace CoLM.Cluster.Actors;
 // ---- Protocol: coordinator -> trainer. Every message carries the generation (bumped on each
 // recovery) and the step, so a late message from an abandoned attempt is dropped, never applied.
 
-/// <summary>Compute sketches for these pool examples with this probe seed (COLM.md step 4).</summary>
-public sealed record PoolAssignment(long Generation, long Step, ImmutableArray<int> Ids, long ProbeSeed);
+/// <summary>Compute what the selection method needs about these pool examples (COLM.md step 4).</summary>
+public sealed record PoolAssignment(long Generation, long Step, ImmutableArray<int> Ids, SketchKind Kind, long ProbeSeed, int Probes);
 
 /// <summary>Train one step on this share of the coreset; the loss is normalised by the global weight.</summary>
 public sealed record TrainAssignment(long Generation, long Step, ImmutableArray<int> Ids, ImmutableArray<float> Weights,
@@ -75,8 +75,9 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     {
         Receive<PoolAssignment>(m => Run(m.Generation, m.Step, () =>
         {
-            var sketch = Replica.Sketch(m.Ids, m.ProbeSeed);
-            return new Sketches(m.Generation, m.Step, _rank, m.Ids, [.. sketch.Losses], [.. sketch.Coefficients], sketch.Elapsed);
+            var sketch = Replica.Sketch(m.Ids, m.Kind, m.ProbeSeed, m.Probes);
+            return new Sketches(m.Generation, m.Step, _rank, m.Ids, [.. sketch.Losses], [.. sketch.Coefficients],
+                [.. sketch.Features], sketch.Elapsed);
         }));
         Receive<TrainAssignment>(m => Run(m.Generation, m.Step, () =>
             new StepDone(m.Generation, m.Step, _rank, Replica.Train(m.Step, m.Ids, m.Weights, m.GlobalWeight, m.WantChecksum))));

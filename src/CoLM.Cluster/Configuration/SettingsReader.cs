@@ -44,17 +44,21 @@ public static class SettingsReader
         if (data.MaxLength > model.MaxSeqLen)
             throw new ConfigException("colm.data.max-length", $"{data.MaxLength} exceeds colm.model.max-seq-len {model.MaxSeqLen}");
 
-        var method = OneOf(c, "colm.selection.method", "colm", "random", "big-batch") switch
+        var methodNames = Enum.GetValues<SelectionMethod>().Select(SelectionMethods.Name).ToArray();
+        var method = SelectionMethods.Parse(OneOf(c, "colm.selection.method", methodNames));
+        var feature = OneOf(c, "colm.selection.feature", "zo", "exact", "paper") switch
         {
-            "colm" => SelectionMethod.Colm,
-            "random" => SelectionMethod.Random,
-            _ => SelectionMethod.BigBatch,
+            "exact" => FeatureMode.Exact,
+            "paper" => FeatureMode.Paper,
+            _ => FeatureMode.Zo,
         };
+        var weighting = OneOf(c, "colm.selection.weights", "uniform", "medoid") == "medoid" ? CoresetWeighting.Medoid : CoresetWeighting.Uniform;
         int pool = Positive(c, "colm.selection.pool"), budget = Positive(c, "colm.selection.budget");
         if (budget > pool) throw new ConfigException("colm.selection.budget", $"{budget} exceeds colm.selection.pool {pool}");
         var selection = new SelectionSettings(method, pool, budget, Positive(c, "colm.selection.probes"),
             PositiveDouble(c, "colm.selection.epsilon"), Fraction(c, "colm.selection.sparsify-fraction"),
-            NonNegative(c, "colm.selection.sparsify-count"), SmallSources(c, "colm.selection.small-sources"));
+            NonNegative(c, "colm.selection.sparsify-count"), SmallSources(c, "colm.selection.small-sources"),
+            feature, weighting, Bool(c, "colm.selection.source-balancing"));
 
         var faults = new FaultInjectionSettings(NonNegative(c, "colm.train.fault-injection.crash-at-step"),
             NonNegative(c, "colm.train.fault-injection.crash-rank"), NonNegative(c, "colm.train.fault-injection.diverge-at-step"),
@@ -125,6 +129,13 @@ public static class SettingsReader
 
     private static double Fraction(Config c, string p) =>
         Double(c, p) is var v && v is >= 0 and <= 1 ? v : throw new ConfigException(p, $"must be between 0 and 1, got {v}");
+
+    private static bool Bool(Config c, string p) => Get(c, p, "on / off (or true / false)", () => Str(c, p).Trim() switch
+    {
+        "on" or "true" or "yes" => true,
+        "off" or "false" or "no" => false,
+        _ => throw new FormatException(),
+    });
 
     private static TimeSpan Duration(Config c, string p) => Get(c, p, "a duration such as 30s", () =>
     {

@@ -28,14 +28,34 @@ public sealed record DataSettings(
     string Kind, string Path, JsonlFields Fields, int MaxLength, int HeldoutPerSource,
     SyntheticMixtureSettings Synthetic);
 
+/// <summary>How the gradient feature of colm / grad-norm is obtained (COLM.md "Alternatives").</summary>
+public enum FeatureMode { Zo, Exact, Paper }
+
 public sealed record SelectionSettings(
     SelectionMethod Method, int Pool, int Budget, int Probes, double Epsilon,
-    double SparsifyFraction, int SparsifyCount, IReadOnlyList<string>? SmallSources)
+    double SparsifyFraction, int SparsifyCount, IReadOnlyList<string>? SmallSources,
+    FeatureMode Feature, CoresetWeighting Weighting, bool SourceBalancing)
 {
-    public SelectionOptions ToOptions() => new(Method, SparsifyFraction, SparsifyCount);
+    public SelectionOptions ToOptions() =>
+        new(Method, SparsifyFraction, SparsifyCount) { Weighting = Weighting, SourceBalancing = SourceBalancing };
 
     /// <summary>Examples trained on per step: b, or all of L for big-batch.</summary>
     public int TrainedPerStep => Method == SelectionMethod.BigBatch ? Pool : Budget;
+
+    /// <summary>K actually used: paper mode is a single probe.</summary>
+    public int EffectiveProbes => Feature == FeatureMode.Paper ? 1 : Probes;
+
+    /// <summary>A fresh probe seed per step, except in paper mode, which keeps one for the whole run.</summary>
+    public long ProbeSeed(long runSeed, long step) => ProbeDirections.SeedForStep(runSeed, Feature == FeatureMode.Paper ? 0 : step);
+
+    /// <summary>What trainers must compute about the pool for this method; null = nothing (no sketch phase).</summary>
+    public SketchKind? SketchKind =>
+        SelectionMethods.NeedsFeatures(Method) ? (Feature == FeatureMode.Exact ? Training.SketchKind.Exact : Training.SketchKind.ZerothOrder)
+        : SelectionMethods.NeedsLosses(Method) ? Training.SketchKind.LossOnly
+        : null;
+
+    /// <summary>Whether small-source pool examples are sketched too (they are not when kept whole).</summary>
+    public bool SketchesSmallSources => SelectionMethods.SketchesSmallSources(Method, SourceBalancing);
 }
 
 public sealed record FaultInjectionSettings(int CrashAtStep, int CrashRank, int DivergeAtStep, int DivergeRank);
