@@ -1,3 +1,4 @@
+using CoLM.Cli.Quality;
 using CoLM.Cluster.Configuration;
 using CoLM.Cluster.Hosting;
 using CoLM.Cluster.Runs;
@@ -19,6 +20,12 @@ public static class ColmCommand
           colm bench step [--config FILE.conf]... [--set colm.key=value]...
               One CoLM step (pool L, coreset b) split into sketch, select, train and all-reduce,
               against a big-batch step on L, with peak memory above the process baseline.
+          colm bench fidelity [--set colm.key=value]...
+              How well zeroth-order sketches with K = 1, 4, 16, 64 probes preserve the pairwise
+              distances of exact last-layer gradient features on the same pool.
+          colm bench quality [--methods a,b,...] [--seeds N] [--out DIR] [--set colm.key=value]...
+              Trains each method x seed on the same model, data, steps and learning rate and writes
+              a comparison table (markdown + CSV) and loss plots (PNG); resumes a partly finished one.
 
         Settings and their defaults: hocon/colm.conf. Example:
           colm train --set colm.train.steps=100 --set colm.selection.method=random
@@ -38,6 +45,8 @@ public static class ColmCommand
             {
                 "train" => await TrainAsync(cl, external),
                 "bench step" => StepBenchmark.Run(cl.ConfigFiles, cl.Sets),
+                "bench fidelity" => SketchFidelityBenchmark.Run(cl.ConfigFiles, cl.Sets),
+                "bench quality" => await QualityBenchmark.RunAsync(cl, external),
                 _ => throw new UsageException($"unknown command '{cl.Verb}'"),
             };
         }
@@ -46,6 +55,11 @@ public static class ColmCommand
             Console.Error.WriteLine($"colm: error: {e.Message}");
             if (e is UsageException) Console.Error.WriteLine("run `colm --help` for usage");
             return BadInput;
+        }
+        catch (QualityRunFailedException e)
+        {
+            Console.Error.WriteLine($"colm: a comparison run failed: {e.Message}");
+            return RunFailed;
         }
         catch (Exception e)
         {

@@ -2,7 +2,7 @@ namespace CoLM.Cli;
 
 /// <summary>The parsed command line: a verb path (e.g. "train", "bench step") and its options.</summary>
 public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles, IReadOnlyList<string> Sets,
-    string? Resume, bool Quiet, bool Help)
+    string? Resume, bool Quiet, bool Help, IReadOnlyDictionary<string, string> Options)
 {
     public static CommandLine Parse(IReadOnlyList<string> args)
     {
@@ -11,6 +11,7 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
         var sets = new List<string>();
         string? resume = null;
         bool quiet = false, help = false;
+        var options = new Dictionary<string, string>();
         for (int i = 0; i < args.Count; i++)
         {
             string a = args[i];
@@ -26,6 +27,8 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 case "--resume": resume = Value(); break;
                 case "--quiet" or "-q": quiet = true; break;
                 case "--help" or "-h": help = true; break;
+                // Options of `bench quality`.
+                case "--methods" or "--seeds" or "--out" or "--target-loss": options[a[2..]] = Value(); break;
                 default:
                     if (a.StartsWith("--set=", StringComparison.Ordinal)) sets.Add(a["--set=".Length..]);
                     else if (a.StartsWith("--config=", StringComparison.Ordinal)) configs.Add(a["--config=".Length..]);
@@ -34,7 +37,7 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                     break;
             }
         }
-        return new CommandLine(string.Join(' ', verb), configs, sets, resume, quiet, help);
+        return new CommandLine(string.Join(' ', verb), configs, sets, resume, quiet, help, options);
     }
 }
 

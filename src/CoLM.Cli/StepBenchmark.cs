@@ -112,17 +112,9 @@ public static class StepBenchmark
         GC.Collect();
         // Hand memory freed by the previous step back to the OS, so the next step's peak is
         // measured from what it really needs, not from heap pages glibc kept around.
-        if (OperatingSystem.IsLinux()) NativeMemory.Trim();
+        NativeHeap.Trim();
         bool reset = PeakMemory.TryResetPeak();
         return (PeakMemory.CurrentBytes(), reset);
-    }
-
-    private static class NativeMemory
-    {
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
-        private static extern int MallocTrim(nuint pad);
-
-        public static void Trim() => MallocTrim(0);
     }
 
     private static long PeakAbove(long baseline, bool reset) => reset ? Math.Max(0, PeakMemory.PeakBytes() - baseline) : -1;

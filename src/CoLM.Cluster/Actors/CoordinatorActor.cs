@@ -323,6 +323,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _ctx.Run.AppendMetrics(new
         {
             kind = "step", step, loss, lr = report.LearningRate, samples, samplesPerSecond = perSecond,
+            elapsedSeconds = _runClock.Elapsed.TotalSeconds,
             stepSeconds = stepTime.TotalSeconds, phases = report.PhaseSeconds, selected = perSource,
             degenerateFeatures = _selection.DegenerateFeatures, generation = _generation,
         });
@@ -373,7 +374,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _before = report;
         }
         _last = report;
-        _ctx.Run.AppendMetrics(new { kind = "eval", step = _step, meanAccuracy = report.MeanAccuracy, meanLoss = report.MeanLoss, sources = bySource });
+        _ctx.Run.AppendMetrics(new
+        {
+            kind = "eval", step = _step, elapsedSeconds = _runClock.Elapsed.TotalSeconds, meanAccuracy = report.MeanAccuracy,
+            meanLoss = report.MeanLoss, sources = bySource,
+        });
         _ctx.Observer.OnEvaluation(report);
         var then = _afterEvaluation!;
         _afterEvaluation = null;

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using CoLM.Cluster.Configuration;
+using CoLM.Cluster.Hosting;
+using CoLM.Cluster.Runs;
+using CoLM.Telemetry;
+
+namespace CoLM.Cli.Quality;
+
+/// <summary>
+/// `colm bench quality`: every variant x seed trained on the same model, data, step count and
+/// learning rate through the normal run path, one after another in this process. Each finished
+/// run leaves quality.json in its run directory, so an interrupted comparison resumes where it
+/// stopped; a run without it is started again from scratch.
+/// </summary>
+public static class QualityBenchmark
+{
+    public const string DefaultOut = "runs/quality";
+
+    public static async Task<int> RunAsync(CommandLine cl, CancellationToken stop)
+    {
+        var o = cl.Options;
+        string outDir = Path.GetFullPath(o.GetValueOrDefault("out", DefaultOut));
+        int seeds = ParseInt(o.GetValueOrDefault("seeds", "3"), "--seeds");
+        double targetLoss = ParseDouble(o.GetValueOrDefault("target-loss", "2.0"), "--target-loss");
+        var baseSettings = SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
+        var all = QualityVariant.Defaults(baseSettings.Selection.Budget);
+        var variants = o.TryGetValue("methods", out var names)
+            ? names.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(n => all.FirstOrDefault(v => v.Name == n)
+                    ?? throw new UsageException($"--methods: unknown variant '{n}'; known: {string.Join(", ", all.Select(v => v.Name))}"))
+                .ToArray()
+            : all.ToArray();
+
+        Directory.CreateDirectory(outDir);
+        var results = new List<QualityResult>();
+        int total = variants.Length * seeds, index = 0;
+        Console.WriteLine($"colm bench quality: {variants.Length} variants x {seeds} seeds, {baseSettings.Train.Steps} steps each, output {outDir}");
+        foreach (var variant in variants)
+        {
+            for (long seed = 1; seed <= seeds; seed++)
+            {
+                index++;
+                string name = $"{variant.Name}-seed{seed}";
+                string runDir = Path.Combine(outDir, "runs", name);
+                var saved = Path.Combine(runDir, "quality.json");
+                if (File.Exists(saved))
+                {
+                    results.Add(JsonSerializer.Deserialize<QualityResult>(File.ReadAllText(saved))!);
+                    Console.WriteLine($"[{index}/{total}] {name}: done earlier, reused");
+                    continue;
+                }
+                if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
+                stop.ThrowIfCancellationRequested();
+                var result = await RunOneAsync(variant, seed, name, outDir, cl, stop);
+                File.WriteAllText(saved, JsonSerializer.Serialize(result));
+                results.Add(result);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"[{index}/{total}] {name}: held-out loss {result.Final.MeanLoss:0.000}, exact match {100 * result.Final.MeanAccuracy:0.0}%, {result.WallSeconds:0}s, peak +{result.PeakBytesAboveBaseline / 1048576.0:0} MiB"));
+            }
+        }
+
+        var report = new QualityReport(variants, results, targetLoss, baseSettings);
+        report.Write(outDir);
+        Console.WriteLine();
+        Console.WriteLine(File.ReadAllText(Path.Combine(outDir, QualityReport.TableFile)));
+        Console.WriteLine($"colm: table, CSV and plots in {outDir}");
+        return ColmCommand.Ok;
+    }
+
+    private static async Task<QualityResult> RunOneAsync(QualityVariant variant, long seed, string name, string outDir,
+        CommandLine cl, CancellationToken stop)
+    {
+        string[] sets =
+        [
+            .. cl.Sets, .. variant.Sets, $"colm.run.seed={seed}", $"colm.run.root={Path.Combine(outDir, "runs")}",
+            $"colm.run.name={name}",
+        ];
+        var plan = RunPlan.Prepare(cl.ConfigFiles, sets, null);
+        GC.Collect();
+        NativeHeap.Trim();
+        PeakMemory.TryResetPeak();
+        long baseline = PeakMemory.CurrentBytes();
+        var clock = Stopwatch.StartNew();
+        var result = await LocalRun.RunAsync(plan, new ConsoleProgress(quiet: true), stop);
+        double wall = clock.Elapsed.TotalSeconds;
+        long peak = Math.Max(0, PeakMemory.PeakBytes() - baseline);
+        if (result.State != "completed")
+            throw new QualityRunFailedException($"{name} {result.State}: {result.Error ?? "stopped"} (run directory {plan.Run.Path})");
+        return new QualityResult(variant.Name, seed, wall, peak, QualityResult.ReadEvals(plan.Run.MetricsFile));
+    }
+
+    private static int ParseInt(string s, string option) =>
+        int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : throw new UsageException($"{option}: expected a positive integer, got '{s}'");
+
+    private static double ParseDouble(string s, string option) =>
+        double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new UsageException($"{option}: expected a number, got '{s}'");
+}
+
+public sealed class QualityRunFailedException(string message) : Exception(message);

@@ -1,0 +1,31 @@
+using System.Text.Json;
+
+namespace CoLM.Cli.Quality;
+
+/// <summary>One evaluation of a finished run: step, wall time since the run started, scores.</summary>
+public sealed record EvalPoint(long Step, double ElapsedSeconds, double MeanLoss, double MeanAccuracy, IReadOnlyDictionary<string, double> Accuracy);
+
+/// <summary>What one (variant, seed) run produced; saved beside the run so a comparison can resume.</summary>
+public sealed record QualityResult(string Variant, long Seed, double WallSeconds, long PeakBytesAboveBaseline, IReadOnlyList<EvalPoint> Evals)
+{
+    public EvalPoint Final => Evals[^1];
+
+    /// <summary>First evaluated step whose mean held-out loss is at or below the target; null if never.</summary>
+    public long? StepsToLoss(double target) => Evals.FirstOrDefault(e => e.MeanLoss <= target)?.Step;
+
+    public static IReadOnlyList<EvalPoint> ReadEvals(string metricsFile)
+    {
+        var evals = new List<EvalPoint>();
+        foreach (var line in File.ReadLines(metricsFile))
+        {
+            using var doc = JsonDocument.Parse(line);
+            var root = doc.RootElement;
+            if (root.GetProperty("kind").GetString() != "eval") continue;
+            var accuracy = root.GetProperty("sources").EnumerateObject()
+                .ToDictionary(p => p.Name, p => p.Value.GetProperty("accuracy").GetDouble());
+            evals.Add(new EvalPoint(root.GetProperty("step").GetInt64(), root.GetProperty("elapsedSeconds").GetDouble(),
+                root.GetProperty("meanLoss").GetDouble(), root.GetProperty("meanAccuracy").GetDouble(), accuracy));
+        }
+        return evals;
+    }
+}

@@ -1,0 +1,27 @@
+namespace CoLM.Cli.Quality;
+
+/// <summary>One arm of the comparison: a name and the settings that make it, relative to budget b.</summary>
+public sealed record QualityVariant(string Name, string Description, IReadOnlyList<string> Sets)
+{
+    /// <summary>
+    /// The default comparison (the paper's, in miniature): plain random batches at b, 2b and 4b;
+    /// source-balanced random at b; CoLM at b from pools of 2b and 4b; the reference's `paper`
+    /// mode; and the online batch selection baselines, all at b from a pool of 2b.
+    /// </summary>
+    public static IReadOnlyList<QualityVariant> Defaults(int b) =>
+    [
+        new("random-b", $"random {b}", ["colm.selection.method=big-batch", $"colm.selection.pool={b}"]),
+        new("random-2b", $"random {2 * b}", ["colm.selection.method=big-batch", $"colm.selection.pool={2 * b}"]),
+        new("random-4b", $"random {4 * b}", ["colm.selection.method=big-batch", $"colm.selection.pool={4 * b}"]),
+        new("sbr-b", $"source-balanced random {b} of {2 * b}", Pick("source-balanced-random", b, 2 * b)),
+        new("colm-b-of-2b", $"CoLM {b} of {2 * b}", Pick("colm", b, 2 * b)),
+        new("colm-b-of-4b", $"CoLM {b} of {4 * b}", Pick("colm", b, 4 * b)),
+        new("paper-b-of-2b", $"CoLM paper mode (K=1, fixed z) {b} of {2 * b}", [.. Pick("colm", b, 2 * b), "colm.selection.feature=paper"]),
+        new("big-loss-b-of-2b", $"big loss {b} of {2 * b}", Pick("big-loss", b, 2 * b)),
+        new("small-loss-b-of-2b", $"small loss {b} of {2 * b}", Pick("small-loss", b, 2 * b)),
+        new("grad-norm-b-of-2b", $"grad norm {b} of {2 * b}", Pick("grad-norm", b, 2 * b)),
+    ];
+
+    private static string[] Pick(string method, int b, int pool) =>
+        [$"colm.selection.method={method}", $"colm.selection.pool={pool}", $"colm.selection.budget={b}"];
+}
