@@ -31,8 +31,10 @@ public static class StepBenchmark
         TorchSharp.torch.set_num_threads(settings.Train.ThreadsFor(Environment.ProcessorCount));
 
         using var group = new InProcessCollectiveGroup(world, settings.Cluster.CollectiveTimeout);
+        // Each replica lives on its own thread, as in a run.
+        _threads = Enumerable.Range(0, world).Select(r => new ReplicaThread($"trainer-{r}")).ToArray();
         var replicas = Enumerable.Range(0, world)
-            .Select(r => new TrainerReplica(settings, data, r, group.ForRank(r), FaultInjector.None)).ToArray();
+            .Select(r => _threads[r].Run(() => new TrainerReplica(settings, data, r, group.ForRank(r), FaultInjector.None)).Result).ToArray();
         var small = SmallSources.BelowMeanSize(data.TrainCountPerSource);
         var selector = new CoresetSelector(settings.Selection.ToOptions(), small, replicas[0].SketchDimension);
         var sampler = new PoolSampler(data.Train.Count, settings.Run.Seed);
@@ -51,7 +53,8 @@ public static class StepBenchmark
                 big.Add(b);
             }
         }
-        foreach (var r in replicas) r.Dispose();
+        foreach (var r in replicas) _threads[r.Rank].Run(() => { r.Dispose(); return 0; }).Wait();
+        foreach (var t in _threads) t.Dispose();
 
         Print(settings, pool, budget, world, colm, big);
         return 0;
@@ -100,9 +103,11 @@ public static class StepBenchmark
         return (wall - allReduce, allReduce);
     }
 
+    private static ReplicaThread[] _threads = [];
+
     private static T[] Parallel<T>(TrainerReplica[] replicas, Func<TrainerReplica, T> work)
     {
-        var tasks = replicas.Select(r => Task.Factory.StartNew(() => work(r), TaskCreationOptions.LongRunning)).ToArray();
+        var tasks = replicas.Select(r => _threads[r.Rank].Run(() => work(r))).ToArray();
         Task.WaitAll(tasks);
         return tasks.Select(t => t.Result).ToArray();
     }

@@ -155,7 +155,9 @@ public sealed class TrainerReplica : IDisposable
     /// </summary>
     public EvalOutcome Evaluate(IReadOnlyList<int> heldoutIds)
     {
-        const int chunk = 64;
+        // Small evaluation batches: at 64 rows libtorch's CPU kernels took ~150 MB of extra
+        // scratch memory here, which would dominate the peak memory of a small model's run.
+        const int chunk = 16;
         var losses = new float[heldoutIds.Count];
         var exact = new bool[heldoutIds.Count];
         bool wasTraining = _model.training;

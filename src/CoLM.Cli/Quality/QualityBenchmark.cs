@@ -37,6 +37,7 @@ public static class QualityBenchmark
         var results = new List<QualityResult>();
         int total = variants.Length * seeds, index = 0;
         Console.WriteLine($"colm bench quality: {variants.Length} variants x {seeds} seeds, {baseSettings.Train.Steps} steps each, output {outDir}");
+        await WarmUpAsync(outDir, cl, stop);
         foreach (var variant in variants)
         {
             for (long seed = 1; seed <= seeds; seed++)
@@ -89,6 +90,20 @@ public static class QualityBenchmark
         if (result.State != "completed")
             throw new QualityRunFailedException($"{name} {result.State}: {result.Error ?? "stopped"} (run directory {plan.Run.Path})");
         return new QualityResult(variant.Name, seed, wall, peak, QualityResult.ReadEvals(plan.Run.MetricsFile));
+    }
+
+    /// <summary>
+    /// One short unmeasured run first: loading libtorch, Akka and the JIT raises the process's
+    /// resident memory once, and would otherwise be charged to whichever variant ran first.
+    /// </summary>
+    private static async Task WarmUpAsync(string outDir, CommandLine cl, CancellationToken stop)
+    {
+        string root = Path.Combine(outDir, ".warmup");
+        if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        var plan = RunPlan.Prepare(cl.ConfigFiles,
+            [.. cl.Sets, "colm.train.steps=2", "colm.telemetry.exporter=none", $"colm.run.root={root}", "colm.run.name=warmup"], null);
+        await LocalRun.RunAsync(plan, new ConsoleProgress(quiet: true), stop);
+        Directory.Delete(root, recursive: true);
     }
 
     private static int ParseInt(string s, string option) =>

@@ -30,8 +30,8 @@ public sealed record Synchronise(long Generation, int Root, string? CheckpointFi
 public sealed record SaveState(long Generation, long Step, string Path);
 
 /// <summary>
-/// A thin shell around one <see cref="TrainerReplica"/>: each assignment runs as a task on the
-/// thread pool and its result comes back as a message, so the mailbox never blocks. While a
+/// A thin shell around one <see cref="TrainerReplica"/>: each assignment runs on the replica's
+/// own thread and its result comes back as a message, so the mailbox never blocks. While a
 /// task runs, other messages are stashed: the replica is used by one task at a time.
 /// </summary>
 public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
@@ -39,6 +39,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     private readonly TrainerContext _context;
     private readonly int _rank;
     private TrainerReplica? _replica;
+    private ReplicaThread? _thread;
 
     public TrainerActor(TrainerContext context, int rank)
     {
@@ -67,6 +68,9 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
 
     protected override void PostStop()
     {
+        // Disposing the thread lets work already queued finish before the replica goes.
+        _thread?.Dispose();
+        _thread = null;
         _replica?.Dispose();
         _replica = null;
     }
@@ -134,7 +138,8 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     private void Run(long generation, long step, Func<object> work)
     {
         Become(Busy);
-        Task.Run(work).PipeTo(Self,
+        _thread ??= new ReplicaThread($"trainer-{_rank}");
+        _thread.Run(work).PipeTo(Self,
             success: reply => new WorkDone(reply),
             failure: error => new WorkFailed(generation, step, error));
     }

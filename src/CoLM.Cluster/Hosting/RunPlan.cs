@@ -44,9 +44,8 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
             RefuseModelChange(baseConfig, layered, checkpoint!);
             return new RunPlan(settings, layered, data, resumed, checkpoint);
         }
-        var stub = new RunPlan(settings, layered, data, null!, null);
-        var run = RunDirectory.CreateNew(settings.Run.Root, settings.Run.Name, stub.ResolvedConfig);
-        return stub with { Run = run };
+        var run = RunDirectory.CreateNew(settings.Run.Root, settings.Run.Name, HoconWriter.Write(layered, "colm"));
+        return new RunPlan(settings, layered, data, run, null);
     }
 
     /// <summary>Embedded defaults, then each file, then COLM__* environment variables, then each --set; unknown keys refused.</summary>
