@@ -102,5 +102,8 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal(3, steps.Length);
         int expected = method == "big-batch" ? 16 : 8;
         Assert.All(steps, l => Assert.Contains($"\"samples\":{expected},", l));
+        // Phase timings are measured even with no telemetry exporter listening.
+        Assert.All(steps, l => Assert.True(
+            global::System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("phases").GetProperty("train").GetDouble() > 0));
     }
 }

@@ -64,6 +64,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private CoresetSelection? _selection;
     private Activity? _stepSpan;
     private Activity? _phaseSpan;
+    private readonly Stopwatch _phaseClock = new();
     private readonly Stopwatch _stepClock = new();
     private readonly Dictionary<string, double> _phaseSeconds = new();
     private Action? _afterEvaluation;
@@ -557,6 +558,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _awaiting.Clear();
         foreach (var r in awaiting) _awaiting.Add(r);
         _phaseSpan?.Dispose();
+        _phaseClock.Restart();
         _phaseSpan = next switch
         {
             Phase.Sketching => StartPhaseSpan(ColmTelemetry.SketchSpan),
@@ -577,7 +579,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void EndPhase(string phase)
     {
-        var elapsed = _phaseSpan is { } span ? DateTime.UtcNow - span.StartTimeUtc : TimeSpan.Zero;
+        // Timed by our own clock: spans exist only while a telemetry exporter listens.
+        var elapsed = _phaseClock.Elapsed;
         _phaseSpan?.Dispose();
         _phaseSpan = null;
         _phaseSeconds[phase] = elapsed.TotalSeconds;
