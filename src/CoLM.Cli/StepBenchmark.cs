@@ -31,12 +31,9 @@ public static class StepBenchmark
         TorchSharp.torch.set_num_threads(settings.Train.ThreadsFor(Environment.ProcessorCount));
 
         using var group = new InProcessCollectiveGroup(world, settings.Cluster.CollectiveTimeout);
-        // Each replica lives on its own thread, as in a run.
-        _threads = Enumerable.Range(0, world).Select(r => new ReplicaThread($"trainer-{r}")).ToArray();
-        var replicas = Enumerable.Range(0, world)
-            .Select(r => _threads[r].Run(() => new TrainerReplica(settings, data, r, group.ForRank(r), FaultInjector.None)).Result).ToArray();
+        using var replicas = new ReplicaSet(world, r => new TrainerReplica(settings, data, r, group.ForRank(r), FaultInjector.None));
         var small = SmallSources.BelowMeanSize(data.TrainCountPerSource);
-        var selector = new CoresetSelector(settings.Selection.ToOptions(), small, replicas[0].SketchDimension);
+        var selector = new CoresetSelector(settings.Selection.ToOptions(), small, replicas.Items[0].SketchDimension);
         var sampler = new PoolSampler(data.Train.Count, settings.Run.Seed);
         long step = 0;
 
@@ -53,8 +50,6 @@ public static class StepBenchmark
                 big.Add(b);
             }
         }
-        foreach (var r in replicas) _threads[r.Rank].Run(() => { r.Dispose(); return 0; }).Wait();
-        foreach (var t in _threads) t.Dispose();
 
         Print(settings, pool, budget, world, colm, big);
         return 0;
@@ -62,30 +57,30 @@ public static class StepBenchmark
 
     private sealed record Sample(double Sketch, double Select, double Train, double AllReduce, double Total, long PeakAboveBaseline);
 
-    private static Sample ColmStep(TrainerReplica[] replicas, CoresetSelector selector, DataMixture data, bool[] small,
+    private static Sample ColmStep(ReplicaSet replicas, CoresetSelector selector, DataMixture data, bool[] small,
         int[] pool, int budget, long step, ColmSettings s)
     {
         var (baseline, reset) = BeginMemoryWindow();
         var total = Stopwatch.StartNew();
         long probeSeed = ProbeDirections.SeedForStep(s.Run.Seed, step);
         var toSketch = pool.Where(id => !small[data.Train[id].SourceId]).ToArray();
-        var shares = WorkShares.Split(toSketch, replicas.Length);
+        var shares = WorkShares.Split(toSketch, replicas.Count);
         var clock = Stopwatch.StartNew();
-        var sketches = Parallel(replicas, r => r.Sketch(shares[r.Rank], SketchKind.ZerothOrder, probeSeed, s.Selection.Probes));
+        var sketches = replicas.Parallel(r => r.Sketch(shares[r.Rank], SketchKind.ZerothOrder, probeSeed, s.Selection.Probes));
         double sketch = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
         var builder = new PoolSketchBuilder(pool, s.Selection.Probes);
-        for (int r = 0; r < replicas.Length; r++) builder.Add(shares[r], sketches[r].Losses, sketches[r].Coefficients);
+        for (int r = 0; r < replicas.Count; r++) builder.Add(shares[r], sketches[r].Losses, sketches[r].Coefficients);
         var selection = selector.Select(builder.Build(pool.Select(id => data.Train[id].SourceId).ToArray(), probeSeed,
-            replicas[0].SketchDimension), budget, probeSeed ^ 0x5E1EC7);
+            replicas.Items[0].SketchDimension), budget, probeSeed ^ 0x5E1EC7);
         double select = clock.Elapsed.TotalSeconds;
 
         var (trainTime, allReduce) = Train(replicas, selection.ExampleIds, step);
         return new Sample(sketch, select, trainTime, allReduce, total.Elapsed.TotalSeconds, PeakAbove(baseline, reset));
     }
 
-    private static Sample BigBatchStep(TrainerReplica[] replicas, int[] pool, long step)
+    private static Sample BigBatchStep(ReplicaSet replicas, int[] pool, long step)
     {
         var (baseline, reset) = BeginMemoryWindow();
         var total = Stopwatch.StartNew();
@@ -93,23 +88,47 @@ public static class StepBenchmark
         return new Sample(0, 0, trainTime, allReduce, total.Elapsed.TotalSeconds, PeakAbove(baseline, reset));
     }
 
-    private static (double Train, double AllReduce) Train(TrainerReplica[] replicas, int[] ids, long step)
+    private static (double Train, double AllReduce) Train(ReplicaSet replicas, int[] ids, long step)
     {
-        var shares = WorkShares.Split(ids, replicas.Length);
+        var shares = WorkShares.Split(ids, replicas.Count);
         var clock = Stopwatch.StartNew();
-        var outcomes = Parallel(replicas, r => r.Train(step, shares[r.Rank], Enumerable.Repeat(1f, shares[r.Rank].Length).ToArray(), ids.Length, false));
+        var outcomes = replicas.Parallel(r => r.Train(step, shares[r.Rank], Enumerable.Repeat(1f, shares[r.Rank].Length).ToArray(), ids.Length, false));
         double wall = clock.Elapsed.TotalSeconds;
         double allReduce = outcomes.Max(o => o.AllReduce.TotalSeconds);
         return (wall - allReduce, allReduce);
     }
 
-    private static ReplicaThread[] _threads = [];
-
-    private static T[] Parallel<T>(TrainerReplica[] replicas, Func<TrainerReplica, T> work)
+    /// <summary>The replicas of the benchmark, each living on its own thread as in a run.</summary>
+    private sealed class ReplicaSet : IDisposable
     {
-        var tasks = replicas.Select(r => _threads[r.Rank].Run(() => work(r))).ToArray();
-        Task.WaitAll(tasks);
-        return tasks.Select(t => t.Result).ToArray();
+        private readonly ReplicaThread[] _threads;
+
+        public ReplicaSet(int world, Func<int, TrainerReplica> create)
+        {
+            _threads = Enumerable.Range(0, world).Select(r => new ReplicaThread($"trainer-{r}")).ToArray();
+            Items = Enumerable.Range(0, world).Select(r => _threads[r].Run(() => create(r)).Result).ToArray();
+        }
+
+        public TrainerReplica[] Items { get; }
+
+        public int Count => Items.Length;
+
+        public T[] Parallel<T>(Func<TrainerReplica, T> work)
+        {
+            var tasks = Items.Select(r => _threads[r.Rank].Run(() => work(r))).ToArray();
+            Task.WaitAll(tasks);
+            return tasks.Select(t => t.Result).ToArray();
+        }
+
+        public void Dispose()
+        {
+            Parallel(r =>
+            {
+                r.Dispose();
+                return 0;
+            });
+            foreach (var t in _threads) t.Dispose();
+        }
     }
 
     private static (long Baseline, bool Reset) BeginMemoryWindow()

@@ -117,6 +117,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    protected override void PreStart() =>
+        Timers.StartSingleTimer(PhaseTimerKey, new PhaseTimedOut(_generation, Phase.WaitingForTrainers, _step), _ctx.Settings.Cluster.PhaseTimeout);
+
     public static Props Props(CoordinatorContext ctx) => Akka.Actor.Props.Create(() => new CoordinatorActor(ctx));
 
     private int WorldSize => _ctx.Settings.Train.Trainers;
@@ -486,6 +489,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnPhaseTimedOut(PhaseTimedOut m)
     {
+        if (m.Phase == Phase.WaitingForTrainers && _phase == Phase.WaitingForTrainers)
+        {
+            Fail($"only {_trainers.Count} of {WorldSize} trainers registered within {_ctx.Settings.Cluster.PhaseTimeout.TotalSeconds:0}s");
+            return;
+        }
         if (m.Generation != _generation || m.Phase != _phase || m.Step != _step || _awaiting.Count == 0) return;
         Fail($"no answer in {_ctx.Settings.Cluster.PhaseTimeout.TotalSeconds:0}s from trainer rank(s) {string.Join(", ", _awaiting.Order())} " +
              $"during {_phase} of step {_step + 1}; the last checkpoint in {_ctx.Run.CheckpointsPath} is intact");
