@@ -1,0 +1,264 @@
+using System.Text;
+using System.Text.Json;
+
+namespace CoLM.Data;
+
+/// <summary>Which JSON properties hold the parts of a SuperGLUE-style classification example.</summary>
+public sealed record ClassificationFields(
+    string Source = "source",
+    string Text = "text",
+    string Premise = "premise",
+    string Hypothesis = "hypothesis",
+    string Label = "label");
+
+/// <summary>
+/// Reads classification JSONL (SuperGLUE style) as prompt/target examples: the prompt is the text, or
+/// "premise\nhypothesis" when there is no text; the target is the label word. A label may be an
+/// integer index into the label words, a string naming one of them (case-insensitively; the target is
+/// the word as given in the list), or a boolean (false = index 0, true = index 1, as in BoolQ).
+/// Blank lines are skipped but counted; errors are <see cref="DataFormatException"/> "file:line: ...".
+/// </summary>
+public static class ClassificationJsonl
+{
+    public static IEnumerable<RawExample> Read(string path, ClassificationFields fields, IReadOnlyList<string> labelWords)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(fields);
+        ArgumentNullException.ThrowIfNull(labelWords);
+        ValidateSettings(fields, labelWords);
+        if (!File.Exists(path))
+        {
+            throw new DataFormatException(path, "file not found");
+        }
+
+        return ReadLines(path, fields, labelWords.ToArray());
+    }
+
+    private static IEnumerable<RawExample> ReadLines(string path, ClassificationFields fields, string[] labelWords)
+    {
+        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var lineNumber = 0;
+        var examples = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            examples++;
+            yield return Parse(line, $"{path}:{lineNumber}", fields, labelWords);
+        }
+
+        if (examples == 0)
+        {
+            throw new DataFormatException(path, "empty dataset (no examples)");
+        }
+    }
+
+    private static RawExample Parse(string line, string origin, ClassificationFields fields, string[] labelWords)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(line);
+        }
+        catch (JsonException e)
+        {
+            throw new DataFormatException(origin, $"malformed JSON ({e.Message})", e);
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new DataFormatException(origin, $"line is not a JSON object (found {Describe(root.ValueKind)})");
+            }
+
+            var source = RequiredString(root, fields.Source, origin);
+            if (string.IsNullOrWhiteSpace(source))
+            {
+                throw new DataFormatException(origin, $"empty source in field '{fields.Source}'");
+            }
+
+            return new RawExample(source, Prompt(root, fields, origin), Target(root, fields.Label, labelWords, origin), origin);
+        }
+    }
+
+    private static string Prompt(JsonElement root, ClassificationFields fields, string origin)
+    {
+        // A null text counts as absent, so mixed files can carry "text": null on pair examples.
+        if (root.TryGetProperty(fields.Text, out var text) && text.ValueKind != JsonValueKind.Null)
+        {
+            if (text.ValueKind != JsonValueKind.String)
+            {
+                throw new DataFormatException(origin, $"field '{fields.Text}' is not a string (found {Describe(text.ValueKind)})");
+            }
+
+            return text.GetString()!;
+        }
+
+        var hasPremise = root.TryGetProperty(fields.Premise, out _);
+        var hasHypothesis = root.TryGetProperty(fields.Hypothesis, out _);
+        if (!hasPremise && !hasHypothesis)
+        {
+            throw new DataFormatException(origin, $"missing field '{fields.Text}' (or '{fields.Premise}' and '{fields.Hypothesis}')");
+        }
+
+        if (!hasPremise || !hasHypothesis)
+        {
+            var missing = hasPremise ? fields.Hypothesis : fields.Premise;
+            throw new DataFormatException(origin, $"missing field '{missing}' (needed with '{(hasPremise ? fields.Premise : fields.Hypothesis)}' when there is no '{fields.Text}')");
+        }
+
+        return RequiredString(root, fields.Premise, origin) + "\n" + RequiredString(root, fields.Hypothesis, origin);
+    }
+
+    private static string Target(JsonElement root, string field, string[] labelWords, string origin)
+    {
+        if (!root.TryGetProperty(field, out var label))
+        {
+            throw new DataFormatException(origin, $"missing field '{field}'");
+        }
+
+        switch (label.ValueKind)
+        {
+            case JsonValueKind.Number:
+                if (!label.TryGetInt64(out var index))
+                {
+                    throw new DataFormatException(origin, $"field '{field}' is not an integer (found {label.GetRawText()})");
+                }
+
+                if (index < 0 || index >= labelWords.Length)
+                {
+                    throw new DataFormatException(origin, $"field '{field}' index {index} out of range (expected 0..{labelWords.Length - 1} for {labelWords.Length} label words)");
+                }
+
+                return labelWords[index];
+            case JsonValueKind.True or JsonValueKind.False:
+                var flag = label.ValueKind == JsonValueKind.True ? 1 : 0;
+                if (flag >= labelWords.Length)
+                {
+                    throw new DataFormatException(origin, $"field '{field}' is true but there is only one label word");
+                }
+
+                return labelWords[flag];
+            case JsonValueKind.String:
+                var word = label.GetString()!;
+                foreach (var candidate in labelWords)
+                {
+                    if (string.Equals(candidate, word, StringComparison.OrdinalIgnoreCase))
+                    {
+                        return candidate;
+                    }
+                }
+
+                throw new DataFormatException(origin, $"field '{field}' has unknown label word '{word}' (expected one of: {string.Join(", ", labelWords)})");
+            default:
+                throw new DataFormatException(origin, $"field '{field}' is not an integer or string (found {Describe(label.ValueKind)})");
+        }
+    }
+
+    private static void ValidateSettings(ClassificationFields fields, IReadOnlyList<string> labelWords)
+    {
+        foreach (var (setting, name) in new[]
+                 {
+                     ("Source", fields.Source), ("Text", fields.Text), ("Premise", fields.Premise),
+                     ("Hypothesis", fields.Hypothesis), ("Label", fields.Label),
+                 })
+        {
+            if (string.IsNullOrEmpty(name))
+            {
+                throw new DataFormatException($"{nameof(ClassificationFields)}.{setting}", "field name must not be empty");
+            }
+        }
+
+        LabelAccuracy.ValidateLabelWords(labelWords);
+    }
+
+    private static string RequiredString(JsonElement obj, string field, string origin)
+    {
+        if (!obj.TryGetProperty(field, out var value))
+        {
+            throw new DataFormatException(origin, $"missing field '{field}'");
+        }
+
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            throw new DataFormatException(origin, $"field '{field}' is not a string (found {Describe(value.ValueKind)})");
+        }
+
+        return value.GetString()!;
+    }
+
+    private static string Describe(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Object => "object",
+        JsonValueKind.Array => "array",
+        JsonValueKind.String => "string",
+        JsonValueKind.Number => "number",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        JsonValueKind.Null => "null",
+        _ => kind.ToString(),
+    };
+}
+
+/// <summary>
+/// Accuracy over label words: a generation is right when the label word it starts with (after trimming,
+/// case-insensitively, and ending at a non-letter/digit so "yesterday" is not "yes") is the label.
+/// When several label words match (e.g. "entailment" and "entailment_strict"), the longest wins.
+/// </summary>
+public static class LabelAccuracy
+{
+    public static bool Matches(string generated, string label, IReadOnlyList<string> labelWords)
+    {
+        ArgumentNullException.ThrowIfNull(generated);
+        ArgumentNullException.ThrowIfNull(label);
+        ArgumentNullException.ThrowIfNull(labelWords);
+        ValidateLabelWords(labelWords);
+        if (!labelWords.Any(w => string.Equals(w, label, StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new DataFormatException(nameof(label), $"'{label}' is not one of the label words ({string.Join(", ", labelWords)})");
+        }
+
+        var text = generated.AsSpan().Trim();
+        string? best = null;
+        foreach (var word in labelWords)
+        {
+            var w = word.AsSpan().Trim();
+            if (text.StartsWith(w, StringComparison.OrdinalIgnoreCase)
+                && (text.Length == w.Length || !char.IsLetterOrDigit(text[w.Length]))
+                && (best is null || w.Length > best.Trim().Length))
+            {
+                best = word;
+            }
+        }
+
+        return best is not null && string.Equals(best.Trim(), label.Trim(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    internal static void ValidateLabelWords(IReadOnlyList<string> labelWords)
+    {
+        if (labelWords.Count == 0)
+        {
+            throw new DataFormatException("labelWords", "must contain at least one label word");
+        }
+
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < labelWords.Count; i++)
+        {
+            var word = labelWords[i];
+            if (string.IsNullOrWhiteSpace(word))
+            {
+                throw new DataFormatException("labelWords", $"label word {i} is empty");
+            }
+
+            if (!seen.Add(word.Trim()))
+            {
+                throw new DataFormatException("labelWords", $"label word '{word}' appears twice (label words compare case-insensitively)");
+            }
+        }
+    }
+}
