@@ -9,22 +9,25 @@ namespace CoLM.Data;
 /// then "The answer is X" / "answer: X"; without a marker the last number in the text is taken, and
 /// failing that the last choice written "(B)" or "B)". Numbers come back normalised: commas, "$",
 /// a leading "+" and a trailing "%" removed, trailing zeros dropped ("5.50" -> "5.5", "12.0" -> "12");
-/// fractions stay "3/4" and compare numerically. Choices come back as an upper-case letter.
+/// fractions stay "3/4" and compare numerically. Choices come back as an upper-case letter; after a
+/// marker a bare letter counts only when it ends the clause ("The answer is C.") or is B-H/J followed by
+/// a word, so "Answer: I think..." or "The answer is A lot" are not read as choices.
 /// </summary>
 public static class MathAnswer
 {
     private const RegexOptions Options = RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture;
 
-    // A number, not glued to a preceding word or decimal point (so "x2" and "3-4" do not yield "2"/"-4").
+    // A number, not glued to a preceding word or decimal point (so "x2" and "3-4" do not yield "2"/"-4");
+    // "1,234" is one number but "1,2" is two.
     private const string NumberPattern =
-        @"(?<![\w.,])(?<sign>[-+\u2212]?)\s?\$?\s?(?<int>\d{1,3}(?:,\d{3})+|\d+)?(?<frac>\.\d+)?(?:/(?<den>\d+)(?![\d.]))?\s?(?<pct>%|\\%)?";
+        @"(?<![\w.])(?<sign>[-+\u2212]?)\$?(?<int>\d{1,3}(?:,\d{3})+(?!\d)|\d+)?(?<frac>\.\d+)?(?:/(?<den>\d+)(?![\d.]))?\s?(?<pct>%|\\%)?";
 
     private static readonly Regex Number = new(NumberPattern, Options);
     private static readonly Regex WholeNumber = new(@"^\s*" + NumberPattern + @"\s*\.?\s*$", Options);
     private static readonly Regex WholeChoice = new(@"^\s*\(?(?<c>[A-Ja-j])\)?\s*[.:]?\s*$", Options);
     private static readonly Regex GsmMarker = new(@"####\s*", Options);
     private static readonly Regex AnswerMarker = new(@"(?:\bthe\s+(?:final\s+)?answer\s+is|\banswer\s*:)[\s:*$]*", Options | RegexOptions.IgnoreCase);
-    private static readonly Regex LeadingChoice = new(@"^\(?(?<c>[A-J])\)(?!\w)|^\((?<c>[a-j])\)|^(?<c>[A-J])(?=$|[\s.,;:!])", Options);
+    private static readonly Regex LeadingChoice = new(@"^\(?(?<c>[A-J])\)(?!\w)|^\((?<c>[a-j])\)|^(?<c>[A-J])(?=\s*$|[.,;:!])|^(?<c>[B-HJ])(?=\s)", Options);
     private static readonly Regex ChoiceAnywhere = new(@"\((?<c>[A-J])\)|(?<![\w(])(?<c>[A-J])\)", Options);
     private static readonly Regex Frac = new(@"\\d?frac\{\s*(?<n>-?\d+)\s*\}\{\s*(?<d>\d+)\s*\}", Options);
 
@@ -153,7 +156,7 @@ public static class MathAnswer
         }
 
         var text = value.ToString("0.############################", CultureInfo.InvariantCulture);
-        if (m.Groups["den"].Success && fraction.Length == 0)
+        if (m.Groups["den"].Success)
         {
             text += "/" + m.Groups["den"].Value.TrimStart('0').PadLeft(1, '0');
         }
