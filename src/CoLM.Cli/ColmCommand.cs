@@ -23,6 +23,9 @@ public static class ColmCommand
           colm bench fidelity [--set colm.key=value]...
               How well zeroth-order sketches with K = 1, 4, 16, 64 probes preserve the pairwise
               distances of exact last-layer gradient features on the same pool.
+          colm data inspect FILE.jsonl [--set colm.data.fields.source=...] [--set colm.data.max-length=N]
+              Sources, counts, which are small, token length percentiles and how many examples
+              would be truncated (built-in character tokenizer).
           colm bench quality [--methods a,b,...] [--seeds N] [--out DIR] [--set colm.key=value]...
               Trains each method x seed on the same model, data, steps and learning rate and writes
               a comparison table (markdown + CSV) and loss plots (PNG); resumes a partly finished one.
@@ -41,12 +44,15 @@ public static class ColmCommand
                 Console.WriteLine(Usage);
                 return cl.Help ? Ok : BadInput;
             }
+            if (cl.Arguments.Count > 0 && cl.Verb != "data inspect")
+                throw new UsageException($"unexpected argument '{cl.Arguments[0]}' for '{cl.Verb}'");
             return cl.Verb switch
             {
                 "train" => await TrainAsync(cl, external),
                 "bench step" => StepBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench fidelity" => SketchFidelityBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench quality" => await QualityBenchmark.RunAsync(cl, external),
+                "data inspect" => DataInspectCommand.Run(cl),
                 _ => throw new UsageException($"unknown command '{cl.Verb}'"),
             };
         }

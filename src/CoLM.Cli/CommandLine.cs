@@ -2,7 +2,7 @@ namespace CoLM.Cli;
 
 /// <summary>The parsed command line: a verb path (e.g. "train", "bench step") and its options.</summary>
 public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles, IReadOnlyList<string> Sets,
-    string? Resume, bool Quiet, bool Help, IReadOnlyDictionary<string, string> Options)
+    string? Resume, bool Quiet, bool Help, IReadOnlyDictionary<string, string> Options, IReadOnlyList<string> Arguments)
 {
     public static CommandLine Parse(IReadOnlyList<string> args)
     {
@@ -37,7 +37,9 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                     break;
             }
         }
-        return new CommandLine(string.Join(' ', verb), configs, sets, resume, quiet, help, options);
+        // `bench` and `data` take a sub-command; whatever follows the verb is an argument (a file).
+        int verbWords = verb.Count > 0 && verb[0] is "bench" or "data" ? Math.Min(2, verb.Count) : Math.Min(1, verb.Count);
+        return new CommandLine(string.Join(' ', verb.Take(verbWords)), configs, sets, resume, quiet, help, options, verb.Skip(verbWords).ToArray());
     }
 }
 

@@ -1,6 +1,10 @@
 namespace CoLM.Model;
 
-/// <summary>Shape of a Llama-style decoder. Dim must divide by Heads and the head size must be even (rotary pairs).</summary>
+/// <summary>
+/// Shape of a Llama-style decoder. Dim must divide by Heads and the head size must be even (rotary pairs).
+/// <see cref="KvHeads"/> (grouped-query attention, defaults to Heads) must divide Heads;
+/// <see cref="TieEmbeddings"/> makes lm_head start as a copy of the embedding table.
+/// </summary>
 public sealed record DecoderConfig(
     int VocabSize,
     int Dim,
@@ -11,7 +15,25 @@ public sealed record DecoderConfig(
     double RopeTheta = 10000.0,
     double NormEps = 1e-5)
 {
+    private readonly int? _kvHeads;
+
     public int HeadDim => Dim / Heads;
+
+    /// <summary>Key/value heads (grouped-query attention): each serves Heads / KvHeads query heads. Defaults to Heads.</summary>
+    public int KvHeads
+    {
+        get => _kvHeads ?? Heads;
+        init => _kvHeads = value;
+    }
+
+    /// <summary>Width of the k and v projections' outputs: KvHeads * HeadDim.</summary>
+    public int KvDim => KvHeads * HeadDim;
+
+    /// <summary>
+    /// Whether lm_head equals the embedding table (Hugging Face tie_word_embeddings). Both are frozen, so the decoder
+    /// keeps lm_head as its own copy of the embedding's values rather than sharing one tensor.
+    /// </summary>
+    public bool TieEmbeddings { get; init; }
 
     internal void Validate()
     {
@@ -20,6 +42,7 @@ public sealed record DecoderConfig(
         if (Layers < 1) throw new ArgumentException($"Layers must be >= 1, got {Layers}.");
         if (Heads < 1 || Dim % Heads != 0) throw new ArgumentException($"Dim ({Dim}) must be a multiple of Heads ({Heads}).");
         if (HeadDim % 2 != 0) throw new ArgumentException($"Head size Dim/Heads = {HeadDim} must be even for rotary positions.");
+        if (KvHeads < 1 || Heads % KvHeads != 0) throw new ArgumentException($"Heads ({Heads}) must be a multiple of KvHeads ({KvHeads}).");
         if (HiddenDim < 1) throw new ArgumentException($"HiddenDim must be >= 1, got {HiddenDim}.");
         if (MaxSeqLen < 1) throw new ArgumentException($"MaxSeqLen must be >= 1, got {MaxSeqLen}.");
         if (!(RopeTheta > 0)) throw new ArgumentException($"RopeTheta must be > 0, got {RopeTheta}.");

@@ -4,7 +4,7 @@ namespace CoLM.Model;
 
 /// <summary>
 /// Exact per-example gradient of each example's loss w.r.t. <see cref="LlamaDecoder.SketchParameter"/>,
-/// flattened row-major like the parameter: float[B x P], P = Dim * Rank.
+/// flattened row-major like the parameter: float[B x P], P = KvDim * Rank (Dim * Rank without grouped-query attention).
 /// </summary>
 /// <remarks>
 /// One batched backward through the last layer only, no per-example loop. The sketch parameter is the
@@ -32,9 +32,9 @@ public static class ExactSketchGradient
             var tap = new LoraTap();
             var logits = model.ForwardHead(trunk, tap);
             var total = TokenLoss.PerExample(logits, batch.Targets, batch.Mask).sum();
-            var outputGrad = autograd.grad([total], [tap.Output!])[0];                // (B, T, Dim)
+            var outputGrad = autograd.grad([total], [tap.Output!])[0];                // (B, T, KvDim)
             var hidden = tap.LoraHidden!.detach();                                    // (B, T, r)
-            var perExample = outputGrad.transpose(1, 2).matmul(hidden) * projection.Scale; // (B, Dim, r)
+            var perExample = outputGrad.transpose(1, 2).matmul(hidden) * projection.Scale; // (B, KvDim, r)
             return TensorCopy.ToFloatArray(perExample.reshape(perExample.shape[0], -1));
         }
         finally

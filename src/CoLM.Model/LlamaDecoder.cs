@@ -136,6 +136,9 @@ internal sealed class LoraLinear : nn.Module
     private readonly DropoutSource _dropoutSource;
     private Tensor? _folded; // W + s B A while folded, (out, in); see Fold
 
+    /// <summary>The frozen weight W, (out, in).</summary>
+    public Parameter Weight => _weight;
+
     public LoraLinear(string name, long inFeatures, long outFeatures, double std, LoraSettings? lora, ParameterFactory init)
         : base(nameof(LoraLinear))
     {
@@ -284,7 +287,11 @@ internal sealed class RotaryTable : IDisposable
     }
 }
 
-/// <summary>Causal multi-head self-attention with separate q/k/v/o projections and rotary positions.</summary>
+/// <summary>
+/// Causal multi-head self-attention with separate q/k/v/o projections and rotary positions. With grouped-query
+/// attention (KvHeads &lt; Heads) k_proj and v_proj output KvHeads heads, each repeated for Heads / KvHeads
+/// consecutive query heads (Hugging Face's repeat_kv).
+/// </summary>
 internal sealed class Attention : nn.Module
 {
     [ComponentName(Name = "q_proj")] private LoraLinear _q;
@@ -292,17 +299,19 @@ internal sealed class Attention : nn.Module
     [ComponentName(Name = "v_proj")] private LoraLinear _v;
     [ComponentName(Name = "o_proj")] private LoraLinear _o;
     private readonly long _heads;
+    private readonly long _kvHeads;
     private readonly long _headDim;
 
     public Attention(string name, DecoderConfig config, LoraSettings lora, ParameterFactory init) : base(nameof(Attention))
     {
         _heads = config.Heads;
+        _kvHeads = config.KvHeads;
         _headDim = config.HeadDim;
         const double std = 0.02;
         double outStd = std / Math.Sqrt(2.0 * config.Layers); // GPT-2 style: residual writes scaled by depth
         _q = Projection(name, "q_proj", config.Dim, config.Dim, std, lora, init);
-        _k = Projection(name, "k_proj", config.Dim, config.Dim, std, lora, init);
-        _v = Projection(name, "v_proj", config.Dim, config.Dim, std, lora, init);
+        _k = Projection(name, "k_proj", config.Dim, config.KvDim, std, lora, init);
+        _v = Projection(name, "v_proj", config.Dim, config.KvDim, std, lora, init);
         _o = Projection(name, "o_proj", config.Dim, config.Dim, outStd, lora, init);
         register_module("q_proj", _q);
         register_module("k_proj", _k);
@@ -322,7 +331,7 @@ internal sealed class Attention : nn.Module
     {
         long batch = x.shape[0], time = x.shape[1];
         var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                    // (B, H, T, hd) each
-        var v = _v.Forward(x, valueTap).view(batch, time, _heads, _headDim).transpose(1, 2); // (B, H, T, hd)
+        var v = RepeatKv(_v.Forward(x, valueTap).view(batch, time, _kvHeads, _headDim).transpose(1, 2)); // (B, H, T, hd)
         var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                   // (B, H, T, hd)
         return y.transpose(1, 2).reshape(batch, time, _heads * _headDim);                   // (B, T, D)
     }
@@ -330,7 +339,7 @@ internal sealed class Attention : nn.Module
     /// <summary>
     /// For the zeroth-order sketch, which perturbs only v_proj's LoRA B. With P = softmax(causal(q k^T / sqrt(hd)))
     /// per head, v_proj's output V = V0 + s dB u (u = A x, the LoRA hidden) mixes to P V0 + s (P u) dB^T, rows of
-    /// dB^T split by head. Returns P V0 as (B, T, D), the same as <see cref="Mix"/>, and P u per head as (B, T, H, r),
+    /// dB^T split by kv head (with grouped-query attention each kv head's rows serve its group of query heads). Returns P V0 as (B, T, D), the same as <see cref="Mix"/>, and P u per head as (B, T, H, r),
     /// from one attention pass over the values and u side by side. No dropout: call it in eval mode.
     /// </summary>
     public (Tensor MixedValues, Tensor MixedLoraHidden) MixValuesAndLoraHidden(Tensor x, Tensor cos, Tensor sin)
@@ -338,7 +347,7 @@ internal sealed class Attention : nn.Module
         long batch = x.shape[0], time = x.shape[1];
         var tap = new LoraTap();
         var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                    // (B, H, T, hd) each
-        var v = _v.Forward(x, tap).view(batch, time, _heads, _headDim).transpose(1, 2);     // (B, H, T, hd)
+        var v = RepeatKv(_v.Forward(x, tap).view(batch, time, _kvHeads, _headDim).transpose(1, 2)); // (B, H, T, hd)
         var u = tap.LoraHidden ?? throw new InvalidOperationException("v_proj has no LoRA adapter.");
         long rank = u.shape[^1];
         var shared = u.unsqueeze(1).expand(batch, _heads, time, rank);                      // (B, H, T, r), u is shared by all heads
@@ -352,9 +361,12 @@ internal sealed class Attention : nn.Module
     {
         long batch = x.shape[0], time = x.shape[1];
         var q = _q.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2);           // (B, H, T, hd)
-        var k = _k.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2);           // (B, H, T, hd)
-        return (RotaryTable.Apply(q, cos, sin), RotaryTable.Apply(k, cos, sin));
+        var k = _k.Forward(x).view(batch, time, _kvHeads, _headDim).transpose(1, 2);         // (B, KV, T, hd)
+        return (RotaryTable.Apply(q, cos, sin), RepeatKv(RotaryTable.Apply(k, cos, sin)));
     }
+
+    /// <summary>(B, KV, T, hd) -> (B, H, T, hd), kv head j serving query heads j*g .. (j+1)*g - 1 (g = H / KV); the input itself when KV = H.</summary>
+    private Tensor RepeatKv(Tensor x) => _kvHeads == _heads ? x : x.repeat_interleave(_heads / _kvHeads, dim: 1);
 
     internal static LoraLinear Projection(
         string prefix, string projection, long inFeatures, long outFeatures, double std, LoraSettings lora, ParameterFactory init) =>
@@ -436,13 +448,15 @@ internal sealed class TokenEmbedding : nn.Module
         RegisterComponents();
     }
 
+    public Parameter Weight => _weight;
+
     public Tensor Forward(Tensor tokens) => // (B, T) -> (B, T, D)
         _weight.index_select(0, tokens.reshape(-1)).reshape(tokens.shape[0], tokens.shape[1], _weight.shape[1]);
 }
 
 /// <summary>
 /// Llama-style decoder: embedding, N pre-norm blocks (RMSNorm, causal rotary attention, RMSNorm,
-/// SwiGLU), final RMSNorm, untied lm_head. Base weights are frozen and initialised from the seed;
+/// SwiGLU), final RMSNorm, lm_head (a copy of the embedding when <see cref="DecoderConfig.TieEmbeddings"/>). Base weights are frozen and initialised from the seed;
 /// only LoRA A/B matrices require grad. Split into a trunk (embedding + layers 0..n-2) and a head
 /// (last layer + norm + lm_head) so the sketches can cache the trunk; the zeroth-order sketch further
 /// splits the head at the last attention's head mix (<see cref="MixLastAttention"/>, <see cref="ForwardAfterLastMix"/>).
@@ -477,6 +491,11 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
         // head express confident predictions; at 0.02 logits are capped near +-0.02*dim and
         // LoRA alone cannot push the loss far below uniform.
         _lmHead = new LoraLinear("lm_head", config.Dim, config.VocabSize, 1.0 / Math.Sqrt(config.Dim), lora: null, init);
+        if (config.TieEmbeddings)
+        {
+            using var noGrad = no_grad();
+            _lmHead.Weight.copy_(_embed.Weight);
+        }
         _rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta);
 
         register_module("embed_tokens", _embed);
@@ -495,7 +514,7 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
 
     public long Seed { get; }
 
-    /// <summary>The last layer's v_proj LoRA B, shape (Dim, Rank): the parameter the CoLM gradient feature is taken on.</summary>
+    /// <summary>The last layer's v_proj LoRA B, shape (KvDim, Rank) (= (Dim, Rank) without grouped-query attention): the parameter the CoLM gradient feature is taken on.</summary>
     public Parameter SketchParameter => SketchProjection.LoraB!;
 
     /// <summary>The LoRA scale alpha / r of <see cref="SketchParameter"/>'s adapter.</summary>

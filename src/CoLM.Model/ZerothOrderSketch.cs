@@ -53,9 +53,13 @@ public static class ZerothOrderSketch
             var unperturbed = mixedValues.reshape(-1, dim).index_select(0, rows);      // (N, D) = P V0
             var hidden = mixedHidden.reshape(-1, heads, rank).index_select(0, rows);   // (N, H, r) = P u
 
-            // Head h's output moves by eps s z_k[h] (P u)_h, z_k[h] = rows h*hd .. (h+1)*hd - 1 of z_k.
-            var z = Probes(probeSeed, probes, sketch)                                  // (K, D, r)
-                .view(probes, heads, headDim, rank).transpose(2, 3);                   // (K, H, r, hd)
+            // Head h's output moves by eps s z_k[h] (P u)_h, z_k[h] = rows j*hd .. (j+1)*hd - 1 of z_k for h's kv head
+            // j = h / (H / KV) (j = h without grouped-query attention).
+            long kvHeads = model.Config.KvHeads;
+            var z = Probes(probeSeed, probes, sketch)                                  // (K, KV*hd, r)
+                .view(probes, kvHeads, headDim, rank);                                 // (K, KV, hd, r)
+            if (kvHeads != heads) z = z.repeat_interleave(heads / kvHeads, dim: 1);    // (K, H, hd, r)
+            z = z.transpose(2, 3);                                                     // (K, H, r, hd)
             var delta = hidden.permute(1, 0, 2).matmul(z)                              // (H, N, r) @ (K, H, r, hd) -> (K, H, N, hd)
                 .permute(0, 2, 1, 3).reshape(probes, n, dim)                           // (K, N, D)
                 .mul_(epsilon * scale);
@@ -141,7 +145,7 @@ public static class ZerothOrderSketch
         if (!(epsilon > 0)) throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "epsilon must be > 0.");
     }
 
-    /// <summary>z_0 .. z_{K-1} as (K, Dim, Rank), laid out like the sketch parameter, on its device and dtype.</summary>
+    /// <summary>z_0 .. z_{K-1} as (K, KvDim, Rank), laid out like the sketch parameter, on its device and dtype.</summary>
     private static Tensor Probes(long probeSeed, int probes, Tensor sketch)
     {
         int size = (int)sketch.numel();

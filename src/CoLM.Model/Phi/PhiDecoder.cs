@@ -1,0 +1,392 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace CoLM.Model.Phi;
+
+// Phi (Hugging Face PhiForCausalLM) with LoRA adapters, in dependency order: biased LoRA linear, LayerNorm,
+// partial rotary table, attention, MLP, block, decoder. Weights come from a checkpoint (see PhiLoader) and are
+// frozen; only LoRA A/B matrices require grad. Tensor lifetime follows LlamaDecoder.cs: public methods open a
+// dispose scope and move their result out; internal helpers run in their caller's scope.
+//
+// Module names follow Hugging Face without the "model." prefix (as LlamaDecoder does): embed_tokens.weight,
+// layers.{i}.input_layernorm.{weight,bias}, layers.{i}.self_attn.{q_proj,k_proj,v_proj,dense}.{weight,bias},
+// layers.{i}.mlp.{fc1,fc2}.{weight,bias}, final_layernorm.{weight,bias}, lm_head.{weight,bias};
+// LoRA adds {projection}.lora_A (r, in) and .lora_B (out, r).
+//
+// Fields holding parameters or submodules carry [ComponentName] equal to the registered name (see LlamaDecoder.cs).
+
+/// <summary>Linear layer with a frozen weight and bias and an optional LoRA adapter: y = W x + b + s * B(A(dropout(x))).</summary>
+internal sealed class PhiLoraLinear : nn.Module
+{
+    [ComponentName(Name = "weight")] private Parameter _weight; // (out, in), frozen
+    [ComponentName(Name = "bias")] private Parameter _bias;     // (out), frozen
+    [ComponentName(Name = "lora_A")] private Parameter? _loraA; // (r, in)
+    [ComponentName(Name = "lora_B")] private Parameter? _loraB; // (out, r)
+    private readonly double _scale;
+    private readonly double _dropout;
+    private readonly DropoutSource _dropoutSource;
+
+    public PhiLoraLinear(string name, Parameter weight, Parameter bias, LoraSettings? lora, ParameterFactory init)
+        : base(nameof(PhiLoraLinear))
+    {
+        _dropoutSource = init.Dropout;
+        _weight = weight;
+        _bias = bias;
+        register_parameter("weight", _weight);
+        register_parameter("bias", _bias);
+        if (lora is not null)
+        {
+            _loraA = init.LoraA($"{name}.lora_A", lora.Rank, weight.shape[1]);
+            _loraB = ParameterFactory.LoraB(weight.shape[0], lora.Rank);
+            register_parameter("lora_A", _loraA);
+            register_parameter("lora_B", _loraB);
+            _scale = lora.Scale;
+            _dropout = lora.Dropout;
+        }
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x)
+    {
+        var y = F.linear(x, _weight, _bias);
+        if (_loraA is null || _loraB is null) return y;
+        var dropped = _dropout > 0 && training ? _dropoutSource.Apply(x, _dropout) : x;
+        return y + F.linear(F.linear(dropped, _loraA), _loraB) * _scale;
+    }
+}
+
+/// <summary>LayerNorm over the last dimension with a frozen weight and bias.</summary>
+internal sealed class PhiLayerNorm : nn.Module
+{
+    [ComponentName(Name = "weight")] private Parameter _weight; // (D)
+    [ComponentName(Name = "bias")] private Parameter _bias;     // (D)
+    private readonly double _eps;
+
+    public PhiLayerNorm(Parameter weight, Parameter bias, double eps) : base(nameof(PhiLayerNorm))
+    {
+        _weight = weight;
+        _bias = bias;
+        _eps = eps;
+        register_parameter("weight", _weight);
+        register_parameter("bias", _bias);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x) => F.layer_norm(x, [_weight.shape[0]], _weight, _bias, _eps);
+}
+
+/// <summary>
+/// Rotary tables for the first RotaryDim dimensions of each head, "rotate half" layout: cos/sin of shape
+/// (MaxPositions, RotaryDim), angle(t, i) = t * theta^(-2i/RotaryDim) for both halves. Computed once in double
+/// precision, copied per device and dtype on first use. Not buffers: derived from the config, not state.
+/// </summary>
+internal sealed class PhiRotary : IDisposable
+{
+    private readonly float[] _cos;
+    private readonly float[] _sin;
+    private readonly long _maxLen;
+    private readonly long _rotaryDim;
+    private (Device Device, ScalarType Dtype, Tensor Cos, Tensor Sin)? _cached;
+
+    public PhiRotary(int maxLen, int rotaryDim, double theta)
+    {
+        _maxLen = maxLen;
+        _rotaryDim = rotaryDim;
+        _cos = new float[maxLen * rotaryDim];
+        _sin = new float[maxLen * rotaryDim];
+        int half = rotaryDim / 2;
+        for (int t = 0; t < maxLen; t++)
+        {
+            for (int i = 0; i < half; i++)
+            {
+                double angle = t * Math.Pow(theta, -2.0 * i / rotaryDim);
+                float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
+                _cos[t * rotaryDim + i] = _cos[t * rotaryDim + half + i] = c;
+                _sin[t * rotaryDim + i] = _sin[t * rotaryDim + half + i] = s;
+            }
+        }
+    }
+
+    public long MaxLength => _maxLen;
+
+    /// <summary>Views (T, RotaryDim) on the table for this device and dtype; the views belong to the caller's scope.</summary>
+    public (Tensor Cos, Tensor Sin) For(Device device, ScalarType dtype, long length)
+    {
+        if (_cached is not { } c || c.Device.type != device.type || c.Device.index != device.index || c.Dtype != dtype)
+        {
+            DisposeCached();
+            using var cosCpu = tensor(_cos, [_maxLen, _rotaryDim]);
+            using var sinCpu = tensor(_sin, [_maxLen, _rotaryDim]);
+            var cos = cosCpu.to(dtype, device).DetachFromDisposeScope();
+            var sin = sinCpu.to(dtype, device).DetachFromDisposeScope();
+            _cached = c = (device, dtype, cos, sin);
+        }
+        return (c.Cos.narrow(0, 0, length), c.Sin.narrow(0, 0, length));
+    }
+
+    /// <summary>x (B, H, T, hd): the first RotaryDim dims rotated by position (x * cos + rotate_half(x) * sin), the rest unchanged.</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        long headDim = x.shape[^1], rotaryDim = cos.shape[^1], half = rotaryDim / 2;
+        var rot = rotaryDim == headDim ? x : x.narrow(-1, 0, rotaryDim);
+        var rotated = cat([rot.narrow(-1, half, half).neg(), rot.narrow(-1, 0, half)], -1);
+        var applied = rot * cos + rotated * sin;
+        return rotaryDim == headDim ? applied : cat([applied, x.narrow(-1, rotaryDim, headDim - rotaryDim)], -1);
+    }
+
+    public void Dispose() => DisposeCached();
+
+    private void DisposeCached()
+    {
+        if (_cached is { } c)
+        {
+            c.Cos.Dispose();
+            c.Sin.Dispose();
+            _cached = null;
+        }
+    }
+}
+
+/// <summary>Causal multi-head self-attention: biased q/k/v projections, partial rotary, grouped key/value heads, biased dense output.</summary>
+internal sealed class PhiAttention : nn.Module
+{
+    [ComponentName(Name = "q_proj")] private PhiLoraLinear _q;
+    [ComponentName(Name = "k_proj")] private PhiLoraLinear _k;
+    [ComponentName(Name = "v_proj")] private PhiLoraLinear _v;
+    [ComponentName(Name = "dense")] private PhiLoraLinear _dense;
+    private readonly long _heads;
+    private readonly long _kvHeads;
+    private readonly long _headDim;
+
+    public PhiAttention(string name, PhiConfig config, LoraSettings lora, PhiWeights weights) : base(nameof(PhiAttention))
+    {
+        _heads = config.Heads;
+        _kvHeads = config.KeyValueHeads;
+        _headDim = config.HeadDim;
+        _q = weights.Linear(name, "q_proj", lora);
+        _k = weights.Linear(name, "k_proj", lora);
+        _v = weights.Linear(name, "v_proj", lora);
+        _dense = weights.Linear(name, "dense", lora);
+        register_module("q_proj", _q);
+        register_module("k_proj", _k);
+        register_module("v_proj", _v);
+        register_module("dense", _dense);
+        RegisterComponents();
+    }
+
+    /// <summary>(B, T, D) -> (B, T, D).</summary>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        var q = PhiRotary.Apply(Heads(_q.Forward(x), _heads, batch, time), cos, sin);      // (B, H, T, hd)
+        var k = PhiRotary.Apply(Heads(_k.Forward(x), _kvHeads, batch, time), cos, sin);   // (B, KV, T, hd)
+        var v = Heads(_v.Forward(x), _kvHeads, batch, time);                               // (B, KV, T, hd)
+        if (_kvHeads != _heads)
+        {
+            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);                            // (B, H, T, hd)
+            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
+        }
+        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                  // (B, H, T, hd), scale 1/sqrt(hd)
+        return _dense.Forward(y.transpose(1, 2).reshape(batch, time, _heads * _headDim));
+    }
+
+    private Tensor Heads(Tensor projected, long heads, long batch, long time) =>
+        projected.view(batch, time, heads, _headDim).transpose(1, 2);
+}
+
+/// <summary>Feed-forward: fc2(gelu_new(fc1(x))), gelu_new being GELU's tanh approximation.</summary>
+internal sealed class PhiMlp : nn.Module
+{
+    [ComponentName(Name = "fc1")] private PhiLoraLinear _fc1;
+    [ComponentName(Name = "fc2")] private PhiLoraLinear _fc2;
+
+    public PhiMlp(string name, LoraSettings lora, PhiWeights weights) : base(nameof(PhiMlp))
+    {
+        _fc1 = weights.Linear(name, "fc1", lora);
+        _fc2 = weights.Linear(name, "fc2", lora);
+        register_module("fc1", _fc1);
+        register_module("fc2", _fc2);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x) => _fc2.Forward(GeluNew(_fc1.Forward(x)));
+
+    /// <summary>0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
+    internal static Tensor GeluNew(Tensor x)
+    {
+        var inner = (x + x.pow(3) * 0.044715) * Math.Sqrt(2.0 / Math.PI);
+        return x * 0.5 * (inner.tanh() + 1.0);
+    }
+}
+
+/// <summary>Phi block: one LayerNorm feeding attention and MLP in parallel, x + attn(ln(x)) + mlp(ln(x)).</summary>
+internal sealed class PhiBlock : nn.Module
+{
+    [ComponentName(Name = "input_layernorm")] private PhiLayerNorm _norm;
+    [ComponentName(Name = "self_attn")] private PhiAttention _attn;
+    [ComponentName(Name = "mlp")] private PhiMlp _mlp;
+
+    public PhiBlock(string name, PhiConfig config, LoraSettings lora, PhiWeights weights) : base(nameof(PhiBlock))
+    {
+        _norm = weights.LayerNorm($"{name}.input_layernorm", config.LayerNormEps);
+        _attn = new PhiAttention($"{name}.self_attn", config, lora, weights);
+        _mlp = new PhiMlp($"{name}.mlp", lora, weights);
+        register_module("input_layernorm", _norm);
+        register_module("self_attn", _attn);
+        register_module("mlp", _mlp);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin)
+    {
+        var normed = _norm.Forward(x);
+        return x + _attn.Forward(normed, cos, sin) + _mlp.Forward(normed);
+    }
+}
+
+/// <summary>Frozen token embedding table (V, D).</summary>
+internal sealed class PhiEmbedding : nn.Module
+{
+    [ComponentName(Name = "weight")] private Parameter _weight;
+
+    public PhiEmbedding(Parameter weight) : base(nameof(PhiEmbedding))
+    {
+        _weight = weight;
+        register_parameter("weight", _weight);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor tokens) => // (B, T) -> (B, T, D)
+        _weight.index_select(0, tokens.reshape(-1)).reshape(tokens.shape[0], tokens.shape[1], _weight.shape[1]);
+}
+
+/// <summary>
+/// Builds the frozen parameters of a <see cref="PhiDecoder"/> from a checkpoint, by Hugging Face name. The reader
+/// returns a new CPU tensor that the parameter takes over; shapes were checked by the loader. LoRA A initial values
+/// come from <see cref="Init"/>, seeded per tensor name.
+/// </summary>
+internal sealed class PhiWeights(Func<string, Tensor> read, ParameterFactory init)
+{
+    public ParameterFactory Init { get; } = init;
+
+    /// <summary>The Hugging Face name of a module-relative parameter name (everything but lm_head lives under "model.").</summary>
+    public static string HfName(string name) => name.StartsWith("lm_head.", StringComparison.Ordinal) ? name : $"model.{name}";
+
+    public Parameter Frozen(string name)
+    {
+        var parameter = new Parameter(read(HfName(name)), requires_grad: false);
+        parameter.DetachFromDisposeScope();
+        return parameter;
+    }
+
+    /// <summary>The projection {prefix}.{projection}, with an adapter when the settings target it.</summary>
+    public PhiLoraLinear Linear(string prefix, string projection, LoraSettings lora) =>
+        Linear($"{prefix}.{projection}", lora.Covers(projection) ? lora : null);
+
+    public PhiLoraLinear Linear(string name, LoraSettings? adapter) =>
+        new(name, Frozen($"{name}.weight"), Frozen($"{name}.bias"), adapter, Init);
+
+    public PhiLayerNorm LayerNorm(string name, double eps) => new(Frozen($"{name}.weight"), Frozen($"{name}.bias"), eps);
+}
+
+/// <summary>
+/// Phi decoder (Hugging Face PhiForCausalLM): embedding, N parallel blocks (LayerNorm, then causal partial-rotary
+/// attention and a gelu_new MLP side by side, both added to the residual), final LayerNorm, biased lm_head.
+/// Base weights are frozen; only LoRA A/B matrices on the targets named in the settings require grad.
+/// Load one with <see cref="PhiLoader.Load(string, LoraSettings)"/>.
+/// </summary>
+public sealed class PhiDecoder : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Every projection a LoRA adapter can be attached to, in the order of a block.</summary>
+    public static IReadOnlyList<string> KnownLoraTargets { get; } = ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"];
+
+    [ComponentName(Name = "embed_tokens")] private PhiEmbedding _embed;
+    [ComponentName(Name = "layers")] private ModuleList<PhiBlock> _layers;
+    [ComponentName(Name = "final_layernorm")] private PhiLayerNorm _norm;
+    [ComponentName(Name = "lm_head")] private PhiLoraLinear _lmHead;
+    private readonly PhiRotary _rotary;
+    private readonly DropoutSource _dropout;
+
+    internal PhiDecoder(PhiConfig config, LoraSettings lora, long seed, Func<string, Tensor> read) : base(nameof(PhiDecoder))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(lora);
+        ArgumentNullException.ThrowIfNull(read);
+        config.Validate();
+        ValidateLora(lora);
+        Config = config;
+        Lora = lora;
+
+        var init = new ParameterFactory(seed);
+        _dropout = init.Dropout;
+        var weights = new PhiWeights(read, init);
+        _embed = new PhiEmbedding(weights.Frozen("embed_tokens.weight"));
+        var blocks = new PhiBlock[config.Layers];
+        for (int i = 0; i < blocks.Length; i++) blocks[i] = new PhiBlock($"layers.{i}", config, lora, weights);
+        _layers = new ModuleList<PhiBlock>(blocks);
+        _norm = weights.LayerNorm("final_layernorm", config.LayerNormEps);
+        _lmHead = weights.Linear("lm_head", adapter: null);
+        _rotary = new PhiRotary(config.MaxPositions, config.RotaryDim, config.RopeTheta);
+
+        register_module("embed_tokens", _embed);
+        register_module("layers", _layers);
+        register_module("final_layernorm", _norm);
+        register_module("lm_head", _lmHead);
+        RegisterComponents();
+    }
+
+    public PhiConfig Config { get; }
+
+    public LoraSettings Lora { get; }
+
+    /// <summary>Seeds this model's LoRA dropout masks (independent of libtorch's global generator).</summary>
+    public void SeedDropout(long seed) => _dropout.Seed(seed);
+
+    /// <summary>(B, T) int64 tokens -> (B, T, V) logits.</summary>
+    public override Tensor forward(Tensor tokens)
+    {
+        if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
+        long length = tokens.shape[1];
+        if (length > _rotary.MaxLength)
+            throw new ArgumentException($"Sequence length {length} exceeds max_position_embeddings {_rotary.MaxLength}.");
+        using var scope = NewDisposeScope();
+        var (cos, sin) = _rotary.For(tokens.device, _norm.parameters().First().dtype, length);
+        var h = _embed.Forward(tokens);
+        foreach (var layer in _layers) h = layer.Forward(h, cos, sin);
+        return _lmHead.Forward(_norm.Forward(h)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Parameters that require grad (the LoRA A and B matrices), in registration order.</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters() =>
+        named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+
+    /// <summary>Frozen base weights, in registration order.</summary>
+    public IReadOnlyList<(string Name, Tensor Tensor)> FrozenParameters() =>
+        named_parameters().Where(p => !p.parameter.requires_grad).Select(p => (p.name, (Tensor)p.parameter)).ToList();
+
+    /// <summary>Rank >= 1, dropout in [0, 1), every target one of <see cref="KnownLoraTargets"/>.</summary>
+    internal static void ValidateLora(LoraSettings lora)
+    {
+        if (lora.Rank < 1) throw new ArgumentException($"LoRA rank must be >= 1, got {lora.Rank}.");
+        if (!(lora.Dropout >= 0 && lora.Dropout < 1)) throw new ArgumentException($"LoRA dropout must be in [0, 1), got {lora.Dropout}.");
+        foreach (var target in lora.Targets)
+        {
+            if (!KnownLoraTargets.Contains(target))
+                throw new ArgumentException(
+                    $"Unknown LoRA target '{target}' for Phi; known targets: {string.Join(", ", KnownLoraTargets)}.");
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _rotary.Dispose();
+            _dropout.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
