@@ -14,7 +14,7 @@ public static class ColmCommand
 
     private const string Usage = """
         usage:
-          colm train [--config FILE.conf]... [--set colm.key=value]... [--resume RUN_DIR] [--quiet]
+          colm train [--model HF_FOLDER] [--data FILE.jsonl] [--config FILE.conf]... [--set colm.key=value]... [--resume RUN_DIR] [--quiet]
               Trains with CoLM coresets. With no arguments: the embedded default (a small
               Llama-style model with LoRA on the built-in 10-source mixture, 2 trainer actors).
           colm bench step [--config FILE.conf]... [--set colm.key=value]...

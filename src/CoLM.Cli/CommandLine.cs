@@ -25,6 +25,12 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 case "--config": configs.Add(Value()); break;
                 case "--set": sets.Add(Value()); break;
                 case "--resume": resume = Value(); break;
+                // Shorthands for the two settings every real fine-tuning run sets.
+                case "--model": sets.Add("colm.model.path=" + Value()); break;
+                case "--data":
+                    sets.Add("colm.data.kind=jsonl");
+                    sets.Add("colm.data.path=" + Value());
+                    break;
                 case "--quiet" or "-q": quiet = true; break;
                 case "--help" or "-h": help = true; break;
                 // Options of `bench quality`.

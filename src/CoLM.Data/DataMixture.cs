@@ -49,6 +49,9 @@ public sealed class DataMixture
     public int TruncatedCount { get; }
     public int MaxLength { get; }
 
+    /// <summary>The tokenizer the examples were encoded with (its pad id is the one collation uses).</summary>
+    public ITokenizer Tokenizer { get; init; } = CharTokenizer.Instance;
+
     private static void ValidateSplit(IReadOnlyList<TokenizedExample> split, int sourceCount, int maxLength, string name)
     {
         for (var i = 0; i < split.Count; i++)

@@ -10,7 +10,9 @@ public static class MixtureBuilder
         return Build(train, heldout, tok, maxLength);
     }
 
-    public static DataMixture FromJsonl(string path, JsonlFields fields, ITokenizer tok, int maxLength, int heldoutPerSource, long seed)
+    /// <param name="formatPrompt">Applied to every prompt before tokenizing (e.g. the Alpaca template); null keeps prompts as they are.</param>
+    public static DataMixture FromJsonl(string path, JsonlFields fields, ITokenizer tok, int maxLength, int heldoutPerSource, long seed,
+        Func<string, string>? formatPrompt = null)
     {
         ExampleTokenizer.ValidateMaxLength(maxLength);
         if (heldoutPerSource < 0)
@@ -18,7 +20,7 @@ public static class MixtureBuilder
             throw new DataFormatException(nameof(heldoutPerSource), $"must not be negative (got {heldoutPerSource})");
         }
 
-        var all = JsonlReader.Read(path, fields).ToList();
+        var all = JsonlReader.Read(path, fields).Select(e => formatPrompt is null ? e : e with { Prompt = formatPrompt(e.Prompt) }).ToList();
         var isHeldout = HeldoutSplitter.Choose(all, heldoutPerSource, seed);
         // Both splits keep file order, so Ids are easy to trace back to lines.
         var train = all.Where((_, i) => !isHeldout[i]).ToList();
@@ -35,6 +37,6 @@ public static class MixtureBuilder
         TokenizedExample[] Tokenize(IReadOnlyList<RawExample> split) =>
             split.Select((e, i) => ExampleTokenizer.Tokenize(e, i, idOf[e.Source], tok, maxLength)).ToArray();
 
-        return new DataMixture(names, Tokenize(train), Tokenize(heldout), heldout.ToArray(), maxLength);
+        return new DataMixture(names, Tokenize(train), Tokenize(heldout), heldout.ToArray(), maxLength) { Tokenizer = tok };
     }
 }

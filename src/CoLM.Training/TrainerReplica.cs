@@ -40,8 +40,7 @@ public sealed class TrainerReplica : IDisposable
         _collective = collective;
         _faults = faults;
         _device = CPU;
-        var config = settings.Model.ToDecoderConfig(CharTokenizer.Instance.VocabSize);
-        _model = new LlamaDecoder(config, settings.Model.Lora, settings.Model.InitSeed);
+        _model = CreateModel(settings, data.Tokenizer);
         var trainable = _model.TrainableParameters();
         _trainable = trainable.Select(p => p.Parameter).ToArray();
         _trainableNames = trainable.Select(p => p.Name).ToArray();
@@ -51,6 +50,16 @@ public sealed class TrainerReplica : IDisposable
     }
 
     public int Rank { get; }
+
+    /// <summary>A Hugging Face model folder when configured, else the built-in decoder from the seed.</summary>
+    public static LlamaDecoder CreateModel(ColmSettings settings, ITokenizer tokenizer) =>
+        settings.Model.IsHuggingFace
+            ? Model.Hf.HfModelLoader.Load(settings.Model.Path, settings.Model.Lora, ScalarType.Float32, settings.Model.InitSeed)
+            : new LlamaDecoder(settings.Model.ToDecoderConfig(tokenizer.VocabSize), settings.Model.Lora, settings.Model.InitSeed);
+
+    /// <summary>Width of the sketched parameter (last layer's v_proj LoRA-B): output width x rank.</summary>
+    public static int SketchWidth(ColmSettings settings) =>
+        (settings.Model.IsHuggingFace ? Model.Hf.HfConfig.Read(settings.Model.Path).Decoder.KvDim : settings.Model.Dim) * settings.Model.Lora.Rank;
 
     /// <summary>The last optimizer step this replica completed (0 before training).</summary>
     public long CompletedSteps { get; private set; }
@@ -69,7 +78,7 @@ public sealed class TrainerReplica : IDisposable
         var clock = Stopwatch.StartNew();
         if (trainIds.Count == 0) return new SketchOutcome([], [], [], clock.Elapsed);
         using var scope = NewDisposeScope();
-        using var batch = Collate.Build(Rows(_data.Train, trainIds), CharTokenizer.Instance.PadId, _device);
+        using var batch = Collate.Build(Rows(_data.Train, trainIds), _data.Tokenizer.PadId, _device);
         switch (kind)
         {
             case SketchKind.ZerothOrder:
@@ -114,7 +123,7 @@ public sealed class TrainerReplica : IDisposable
         double weightedLoss = 0;
         if (trainIds.Count > 0)
         {
-            using var batch = Collate.Build(Rows(_data.Train, trainIds), CharTokenizer.Instance.PadId, _device);
+            using var batch = Collate.Build(Rows(_data.Train, trainIds), _data.Tokenizer.PadId, _device);
             var perExample = TokenLoss.PerExample(_model.forward(batch.Inputs), batch.Targets, batch.Mask);
             var w = tensor(weights.ToArray(), device: _device);
             var weighted = (perExample * w).sum();
@@ -169,7 +178,7 @@ public sealed class TrainerReplica : IDisposable
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
                 var ids = heldoutIds.Skip(start).Take(chunk).ToArray();
-                using var batch = Collate.Build(Rows(_data.Heldout, ids), CharTokenizer.Instance.PadId, _device);
+                using var batch = Collate.Build(Rows(_data.Heldout, ids), _data.Tokenizer.PadId, _device);
                 var logits = _model.forward(batch.Inputs);
                 var perExample = TokenLoss.PerExample(logits, batch.Targets, batch.Mask).data<float>().ToArray();
                 var wrong = (logits.argmax(-1).ne(batch.Targets).to_type(ScalarType.Float32) * batch.Mask).sum(1).data<float>().ToArray();

@@ -44,6 +44,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly CheckpointStore _checkpoints;
     private readonly Stopwatch _runClock = new();
     private readonly long _runClockOffsetSteps;
+    private readonly int _sketchWidth;
 
     private Phase _phase = Phase.WaitingForTrainers;
     private long _generation;
@@ -78,7 +79,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         try
         {
             _isSmallSource = SmallSourceFlags(ctx);
-        _selector = new CoresetSelector(s.Selection.ToOptions(), _isSmallSource, featureDim: SketchDimension(s));
+        _sketchWidth = TrainerReplica.SketchWidth(s);
+        _selector = new CoresetSelector(s.Selection.ToOptions(), _isSmallSource, featureDim: _sketchWidth);
         _sampler = new PoolSampler(ctx.Data.Train.Count, s.Run.Seed);
             _checkpoints = new CheckpointStore(ctx.Run, s.Train.KeepCheckpoints);
         if (ctx.ResumeFrom is { } resume)
@@ -277,7 +279,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         var sel = _ctx.Settings.Selection;
         int probes = sel.SketchKind == SketchKind.ZerothOrder ? sel.EffectiveProbes : 0;
-        int dim = SketchDimension(_ctx.Settings);
+        int dim = _sketchWidth;
         var builder = new PoolSketchBuilder(_pool, probes, sel.SketchKind == SketchKind.Exact ? dim : 0);
         foreach (var sketch in sketches.Values) builder.Add(sketch.Ids, sketch.Losses, sketch.Coefficients, sketch.Features);
         return builder.Build(_pool.Select(id => _ctx.Data.Train[id].SourceId).ToArray(), sel.ProbeSeed(_ctx.Settings.Run.Seed, step), dim);
@@ -613,6 +615,4 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         return flags;
     }
-
-    private static int SketchDimension(Training.Settings.ColmSettings s) => s.Model.Dim * s.Model.Lora.Rank;
 }

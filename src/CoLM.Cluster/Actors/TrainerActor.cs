@@ -114,12 +114,13 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         Receive<WorkFailed>(m =>
         {
             var cause = m.Error is AggregateException agg ? agg.Flatten().InnerException ?? m.Error : m.Error;
-            if (cause is CollectiveAbortedException or CollectiveTimeoutException or CheckpointMismatchException)
+            bool badInput = cause is CheckpointMismatchException or InvalidDataException or NotSupportedException or FileNotFoundException;
+            if (badInput || cause is CollectiveAbortedException or CollectiveTimeoutException)
             {
-                // Not this replica's fault (a peer failed, or the state offered does not fit):
+                // Not this replica's fault (a peer failed, or the state or model files offered do not fit):
                 // report it and let the coordinator decide.
                 _context.Coordinator.Tell(new StepFailed(m.Generation, m.Step, _rank, cause.Message,
-                    Fatal: cause is CheckpointMismatchException));
+                    Fatal: badInput));
                 BecomeIdle();
                 return;
             }

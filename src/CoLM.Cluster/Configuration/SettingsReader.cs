@@ -24,11 +24,16 @@ public static class SettingsReader
             throw new ConfigException("colm.model.lora.targets", "must include v_proj: the sketch reads the last layer's v_proj LoRA-B");
         var lora = new LoraSettings(Positive(c, "colm.model.lora.rank"), PositiveDouble(c, "colm.model.lora.alpha"),
             Fraction(c, "colm.model.lora.dropout"), targets);
-        string tokenizer = OneOf(c, "colm.model.tokenizer", "char");
+        string tokenizer = OneOf(c, "colm.model.tokenizer", "auto", "char", "model");
+        string modelPath = Str(c, "colm.model.path");
+        if (modelPath.Length > 0 && !File.Exists(System.IO.Path.Combine(modelPath, "config.json")))
+            throw new ConfigException("colm.model.path", $"'{modelPath}' is not a Hugging Face model folder (no config.json)");
+        if (tokenizer == "model" && modelPath.Length == 0)
+            throw new ConfigException("colm.model.tokenizer", "\"model\" needs colm.model.path");
         int dim = Positive(c, "colm.model.dim"), heads = Positive(c, "colm.model.heads");
         if (dim % heads != 0 || (dim / heads) % 2 != 0)
             throw new ConfigException("colm.model.heads", $"dim {dim} must split into {heads} heads of even width (rotary pairs)");
-        var model = new ModelSettings(tokenizer, dim, Positive(c, "colm.model.layers"), heads,
+        var model = new ModelSettings(modelPath, tokenizer, dim, Positive(c, "colm.model.layers"), heads,
             Positive(c, "colm.model.hidden-dim"), Positive(c, "colm.model.max-seq-len"),
             PositiveDouble(c, "colm.model.rope-theta"), Long(c, "colm.model.init-seed"), lora);
 
@@ -40,8 +45,9 @@ public static class SettingsReader
             new JsonlFields(Str(c, "colm.data.fields.source"), Str(c, "colm.data.fields.prompt"), Str(c, "colm.data.fields.target")),
             Positive(c, "colm.data.max-length"), Positive(c, "colm.data.heldout-per-source"),
             new SyntheticMixtureSettings(Positive(c, "colm.data.synthetic.train-examples"),
-                Positive(c, "colm.data.heldout-per-source"), Long(c, "colm.data.synthetic.seed")));
-        if (data.MaxLength > model.MaxSeqLen)
+                Positive(c, "colm.data.heldout-per-source"), Long(c, "colm.data.synthetic.seed")),
+            OneOf(c, "colm.data.prompt-template", "auto", "alpaca", "none"));
+        if (!model.IsHuggingFace && data.MaxLength > model.MaxSeqLen)
             throw new ConfigException("colm.data.max-length", $"{data.MaxLength} exceeds colm.model.max-seq-len {model.MaxSeqLen}");
 
         var methodNames = Enum.GetValues<SelectionMethod>().Select(SelectionMethods.Name).ToArray();

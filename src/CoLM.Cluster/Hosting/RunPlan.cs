@@ -39,6 +39,7 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         var layered = Layer(baseConfig, configFiles, sets);
         var settings = SettingsReader.Read(layered);
         var data = LoadData(settings);
+        if (settings.Model.IsHuggingFace) ModelFolder(() => TrainerReplica.SketchWidth(settings));
         if (resumed is not null)
         {
             RefuseModelChange(baseConfig, layered, checkpoint!);
@@ -79,7 +80,7 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
     /// </summary>
     private static void RefuseModelChange(Config saved, Config resolved, CheckpointPaths checkpoint)
     {
-        string[] shape = ["dim", "layers", "heads", "hidden-dim", "max-seq-len", "tokenizer", "init-seed", "lora.rank", "lora.targets"];
+        string[] shape = ["path", "dim", "layers", "heads", "hidden-dim", "max-seq-len", "tokenizer", "init-seed", "lora.rank", "lora.targets"];
         foreach (var key in shape)
         {
             string path = "colm.model." + key;
@@ -97,10 +98,28 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         return v.IsArray() ? "[" + string.Join(", ", v.GetArray().Select(x => x.GetString())) + "]" : v.GetString();
     }
 
-    public static DataMixture LoadData(ColmSettings s) => s.Data.Kind switch
+    /// <summary>Problems with a model folder's files are the user's input: reported against colm.model.path.</summary>
+    private static T ModelFolder<T>(Func<T> read)
     {
-        "jsonl" => MixtureBuilder.FromJsonl(s.Data.Path, s.Data.Fields, CharTokenizer.Instance, s.Data.MaxLength,
-            s.Data.HeldoutPerSource, s.Data.Synthetic.Seed),
-        _ => MixtureBuilder.FromSynthetic(s.Data.Synthetic, CharTokenizer.Instance, s.Data.MaxLength),
-    };
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or FormatException or IOException)
+        {
+            throw new ConfigException("colm.model.path", e.Message);
+        }
+    }
+
+    public static DataMixture LoadData(ColmSettings s)
+    {
+        ITokenizer tokenizer = s.Model.UsesModelTokenizer ? ModelFolder(() => Tokenizers.HfTokenizerLoader.Load(s.Model.Path)) : CharTokenizer.Instance;
+        Func<string, string>? template = s.Data.UsesAlpaca ? instruction => Tokenizers.PromptTemplate.Alpaca.Format(instruction) : null;
+        return s.Data.Kind switch
+        {
+            "jsonl" => MixtureBuilder.FromJsonl(s.Data.Path, s.Data.Fields, tokenizer, s.Data.MaxLength,
+                s.Data.HeldoutPerSource, s.Data.Synthetic.Seed, template),
+            _ => MixtureBuilder.FromSynthetic(s.Data.Synthetic, tokenizer, s.Data.MaxLength),
+        };
+    }
 }

@@ -17,16 +17,25 @@ public sealed record ColmSettings(
 public sealed record RunSettings(string Root, string Name, long Seed);
 
 public sealed record ModelSettings(
-    string Tokenizer, int Dim, int Layers, int Heads, int HiddenDim, int MaxSeqLen, double RopeTheta,
+    string Path, string Tokenizer, int Dim, int Layers, int Heads, int HiddenDim, int MaxSeqLen, double RopeTheta,
     long InitSeed, LoraSettings Lora)
 {
+    public bool IsHuggingFace => Path.Length > 0;
+
+    /// <summary>The model folder's tokenizer is used when asked for, or by default with a model folder.</summary>
+    public bool UsesModelTokenizer => Tokenizer == "model" || (Tokenizer == "auto" && IsHuggingFace);
+
     public DecoderConfig ToDecoderConfig(int vocabSize) =>
         new(vocabSize, Dim, Layers, Heads, HiddenDim, MaxSeqLen, RopeTheta);
 }
 
 public sealed record DataSettings(
     string Kind, string Path, JsonlFields Fields, int MaxLength, int HeldoutPerSource,
-    SyntheticMixtureSettings Synthetic);
+    SyntheticMixtureSettings Synthetic, string PromptTemplate)
+{
+    /// <summary>Alpaca for JSONL (the reference's default), nothing for the built-in mixture, unless set.</summary>
+    public bool UsesAlpaca => PromptTemplate == "alpaca" || (PromptTemplate == "auto" && Kind == "jsonl");
+}
 
 /// <summary>How the gradient feature of colm / grad-norm is obtained (COLM.md "Alternatives").</summary>
 public enum FeatureMode { Zo, Exact, Paper }
