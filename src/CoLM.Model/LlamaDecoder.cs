@@ -357,6 +357,26 @@ internal sealed class Attention : nn.Module
         return (values, hidden);
     }
 
+    /// <summary>
+    /// Attention for <see cref="LlamaDecoder.ForwardWithCache"/>: x (B, T, D) holds the new positions, cos/sin (B, 1, T, hd)
+    /// their rotary angles; their rotated keys and values are written into this layer's cache at [start, start + T), and the
+    /// queries attend to cache positions [0, start + T) where <paramref name="allowed"/> (B, 1, T, start + T) is true.
+    /// Returns (B, T, D) after o_proj. Runs in the caller's scope, under no_grad.
+    /// </summary>
+    public Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, Tensor allowed, Tensor keyCache, Tensor valueCache, long start)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        var q = RotaryTable.Apply(_q.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2), cos, sin);   // (B, H, T, hd)
+        var k = RotaryTable.Apply(_k.Forward(x).view(batch, time, _kvHeads, _headDim).transpose(1, 2), cos, sin); // (B, KV, T, hd)
+        var v = _v.Forward(x).view(batch, time, _kvHeads, _headDim).transpose(1, 2);                            // (B, KV, T, hd)
+        keyCache.narrow(2, start, time).copy_(k);
+        valueCache.narrow(2, start, time).copy_(v);
+        var keys = RepeatKv(keyCache.narrow(2, 0, start + time));                                                // (B, H, S, hd)
+        var values = RepeatKv(valueCache.narrow(2, 0, start + time));
+        var y = F.scaled_dot_product_attention(q, keys, values, attn_mask: allowed);                             // (B, H, T, hd)
+        return _o.Forward(y.transpose(1, 2).reshape(batch, time, _heads * _headDim));                            // (B, T, D)
+    }
+
     private (Tensor Q, Tensor K) RotatedQueriesAndKeys(Tensor x, Tensor cos, Tensor sin)
     {
         long batch = x.shape[0], time = x.shape[1];
@@ -423,6 +443,13 @@ internal sealed class DecoderBlock : nn.Module
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap) =>
         ForwardAfterMix(x, _attn.Mix(_attnNorm.Forward(x), cos, sin, valueTap));
+
+    /// <summary>The block on new positions with a KV cache (see <see cref="Attention.ForwardCached"/>): (B, T, D) -> (B, T, D).</summary>
+    public Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, Tensor allowed, Tensor keyCache, Tensor valueCache, long start)
+    {
+        var h = x + _attn.ForwardCached(_attnNorm.Forward(x), cos, sin, allowed, keyCache, valueCache, start);
+        return h + _mlp.Forward(_mlpNorm.Forward(h));
+    }
 
     /// <summary>
     /// The block after attention's head mixing, position by position: o_proj, residual, norm, MLP, residual.
@@ -587,6 +614,70 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
         _lmHead.Forward(_norm.Forward(_layers[_layers.Count - 1].ForwardAfterMix(residual, mixed)));
 
     /// <summary>
+    /// An empty KV cache for <see cref="ForwardWithCache"/>: per layer, keys and values (batch, KvHeads, capacity, HeadDim)
+    /// in the model's current dtype on <paramref name="device"/>. The caller disposes it.
+    /// </summary>
+    public KvCache CreateKvCache(long batch, long capacity, Device device)
+    {
+        if (batch < 1) throw new ArgumentException($"KV cache batch must be >= 1, got {batch}.");
+        if (capacity < 1) throw new ArgumentException($"KV cache capacity must be >= 1, got {capacity}.");
+        return new KvCache(_layers.Count, batch, Config.KvHeads, capacity, Config.HeadDim, ComputeDtype(), device);
+    }
+
+    /// <summary>
+    /// Incremental forward for generation: (B, T) int64 <paramref name="tokens"/> continue the sequences held in
+    /// <paramref name="cache"/> (cache slots [Length, Length + T)); returns their (B, T, V) logits and advances the cache by T.
+    /// <paramref name="positions"/> (B, T) int64 are the tokens' absolute positions (the rotary angles), so rows may sit at
+    /// different offsets within the cache; <paramref name="attendable"/> (B, T) bool says which of the new slots later
+    /// queries may attend to (false for padding). A query attends causally to the attendable slots up to and including
+    /// its own, and always to its own slot, so a padding query never has an empty softmax (its output is meaningless).
+    /// Left-padded prompts: pad slots not attendable, positions counting from each row's first real token.
+    /// Always runs under no_grad; LoRA adapters apply as in <see cref="forward"/> (dropout only in training mode).
+    /// </summary>
+    public Tensor ForwardWithCache(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
+        long batch = tokens.shape[0], time = tokens.shape[1], start = cache.Length;
+        if (!positions.shape.SequenceEqual(tokens.shape) || !attendable.shape.SequenceEqual(tokens.shape))
+            throw new ArgumentException("positions and attendable must have the shape of tokens.");
+        if (batch != cache.Batch) throw new ArgumentException($"tokens have batch {batch}, the KV cache {cache.Batch}.");
+        if (cache.Layers != _layers.Count) throw new ArgumentException("The KV cache was made for a different model.");
+        if (start + time > cache.Capacity)
+            throw new ArgumentException($"The KV cache holds {cache.Capacity} positions; {start} used, {time} more requested.");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var device = tokens.device;
+        if (time > 0)
+        {
+            long maxPosition = positions.max().item<long>(), minPosition = positions.min().item<long>();
+            if (minPosition < 0 || maxPosition >= Config.MaxSeqLen)
+                throw new ArgumentException($"Positions must lie in [0, MaxSeqLen = {Config.MaxSeqLen}), got [{minPosition}, {maxPosition}].");
+        }
+
+        var (cosTable, sinTable) = _rotary.For(device, ComputeDtype(), Config.MaxSeqLen);
+        var flat = positions.reshape(-1).to_type(int64);
+        var cos = cosTable.index_select(0, flat).view(batch, 1, time, Config.HeadDim); // (B, 1, T, hd)
+        var sin = sinTable.index_select(0, flat).view(batch, 1, time, Config.HeadDim);
+
+        cache.KeyMask.narrow(1, start, time).copy_(attendable.to_type(@bool));
+        long keys = start + time;
+        var keyIndex = arange(keys, int64, device).unsqueeze(0);                  // (1, S)
+        var queryIndex = arange(start, keys, 1, int64, device).unsqueeze(1);      // (T, 1)
+        var causal = keyIndex.le(queryIndex);                                      // (T, S)
+        var own = keyIndex.eq(queryIndex);                                         // (T, S)
+        var valid = cache.KeyMask.narrow(1, 0, keys).unsqueeze(1);                 // (B, 1, S)
+        var allowed = causal.logical_and(valid.logical_or(own)).unsqueeze(1);      // (B, 1, T, S)
+
+        var h = _embed.Forward(tokens);
+        for (int i = 0; i < _layers.Count; i++)
+            h = _layers[i].ForwardCached(h, cos, sin, allowed, cache.Keys[i], cache.Values[i], start);
+        var logits = _lmHead.Forward(_norm.Forward(h));
+        cache.Advance(time);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Folds every LoRA adapter into its weight (see <see cref="LoraLinear.Fold"/>) until the handle is disposed:
     /// for no-grad, eval-mode passes that must not change A or B meanwhile.
     /// </summary>
@@ -641,4 +732,51 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
 
     /// <summary>The dtype the model currently computes in (that of its weights).</summary>
     private ScalarType ComputeDtype() => _norm.parameters().First().dtype;
+}
+
+/// <summary>
+/// Keys and values of the positions a <see cref="LlamaDecoder"/> has seen, for <see cref="LlamaDecoder.ForwardWithCache"/>:
+/// per layer (B, KvHeads, Capacity, HeadDim) after rotary (keys), preallocated; <see cref="Length"/> slots are filled.
+/// A slot's absolute position is whatever the caller passed, so rows may be left-padded. The tensors belong to no
+/// dispose scope; dispose the cache.
+/// </summary>
+public sealed class KvCache : IDisposable
+{
+    internal KvCache(int layers, long batch, long kvHeads, long capacity, long headDim, ScalarType dtype, Device device)
+    {
+        Batch = batch;
+        Capacity = capacity;
+        Keys = new Tensor[layers];
+        Values = new Tensor[layers];
+        for (int i = 0; i < layers; i++)
+        {
+            Keys[i] = zeros([batch, kvHeads, capacity, headDim], dtype, device).DetachFromDisposeScope();
+            Values[i] = zeros([batch, kvHeads, capacity, headDim], dtype, device).DetachFromDisposeScope();
+        }
+        KeyMask = zeros([batch, capacity], @bool, device).DetachFromDisposeScope();
+    }
+
+    public long Batch { get; }
+
+    public long Capacity { get; }
+
+    /// <summary>Slots filled so far.</summary>
+    public long Length { get; private set; }
+
+    internal int Layers => Keys.Length;
+
+    internal Tensor[] Keys { get; }   // per layer (B, KV, Capacity, hd), rotated
+
+    internal Tensor[] Values { get; } // per layer (B, KV, Capacity, hd)
+
+    internal Tensor KeyMask { get; }  // (B, Capacity) bool: whether later queries may attend to the slot
+
+    internal void Advance(long count) => Length += count;
+
+    public void Dispose()
+    {
+        foreach (var t in Keys) t.Dispose();
+        foreach (var t in Values) t.Dispose();
+        KeyMask.Dispose();
+    }
 }

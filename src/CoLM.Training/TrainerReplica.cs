@@ -208,6 +208,10 @@ public sealed class TrainerReplica : IDisposable
 
     public byte[] ExportState() => ReplicaState.Write(this);
 
+    /// <summary>The LoRA weights as a Hugging Face PEFT adapter folder (loadable by PEFT onto the base model).</summary>
+    public void ExportAdapter(string directory) =>
+        Model.Peft.PeftAdapter.Export(_model, directory, _settings.Model.IsHuggingFace ? System.IO.Path.GetFullPath(_settings.Model.Path) : null);
+
     public void ImportState(byte[] state, string origin) => ReplicaState.Read(this, state, origin);
 
     /// <summary>Makes every replica equal to <paramref name="root"/>'s, through the data plane.</summary>

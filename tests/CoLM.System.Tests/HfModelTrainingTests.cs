@@ -49,6 +49,10 @@ public sealed class HfModelTrainingTests : IDisposable
         Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(run, "status.json")));
         Assert.Contains("| add |", File.ReadAllText(Path.Combine(run, "report.md")));
         Assert.Contains("tiny-llama", File.ReadAllText(Path.Combine(run, "config.conf")));
+        // The trained LoRA weights leave as a PEFT adapter naming its base model.
+        Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_model.safetensors")));
+        Assert.Contains("tiny-llama", File.ReadAllText(Path.Combine(run, "adapter", "adapter_config.json")));
+        Assert.True(File.Exists(Path.Combine(run, "checkpoints", "step-000003", "adapter", "adapter_config.json")));
     }
 
     [Fact]

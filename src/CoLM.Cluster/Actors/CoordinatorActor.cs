@@ -399,7 +399,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _partialCheckpoint = _checkpoints.BeginPartial(_step);
         int root = _trainers.Keys.First();
         Transition(Phase.Checkpointing, [root]);
-        _trainers[root].Tell(new SaveState(_generation, _step, _partialCheckpoint.TrainerState));
+        _trainers[root].Tell(new SaveState(_generation, _step, _partialCheckpoint.TrainerState, _partialCheckpoint.Adapter));
     }
 
     private void OnStateSaved(StateSaved m)
@@ -517,6 +517,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         string state = _stopReason is null ? "completed" : "stopped";
         if (_stopReason is not null) _ctx.Observer.OnNotice($"stopped after step {_step}: {_stopReason}; resume with --resume {_ctx.Run.Path}");
+        _ctx.Run.PublishAdapter(CheckpointStore.Latest(_ctx.Run)!.Adapter);
         _ctx.Run.WriteReport(RunReport.Markdown(_ctx, _before, _last, _step, state));
         _ctx.Run.WriteStatus(state, null, _step);
         Transition(Phase.Finished, []);

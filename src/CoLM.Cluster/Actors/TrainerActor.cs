@@ -26,8 +26,8 @@ public sealed record EvalAssignment(long Generation, long Step, ImmutableArray<i
 /// </summary>
 public sealed record Synchronise(long Generation, int Root, string? CheckpointFile);
 
-/// <summary>Rank 0 writes its replica state to <paramref name="Path"/> for a checkpoint.</summary>
-public sealed record SaveState(long Generation, long Step, string Path);
+/// <summary>Rank 0 writes its replica state to <paramref name="Path"/> and its LoRA weights as a PEFT adapter to <paramref name="AdapterDirectory"/>.</summary>
+public sealed record SaveState(long Generation, long Step, string Path, string AdapterDirectory);
 
 /// <summary>
 /// A thin shell around one <see cref="TrainerReplica"/>: each assignment runs on the replica's
@@ -100,6 +100,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             var tmp = m.Path + ".partial";
             File.WriteAllBytes(tmp, bytes);
             File.Move(tmp, m.Path, overwrite: true);
+            Replica.ExportAdapter(m.AdapterDirectory);
             return new StateSaved(m.Generation, m.Step, _rank);
         }));
     }

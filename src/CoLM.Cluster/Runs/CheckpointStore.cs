@@ -18,6 +18,7 @@ public sealed record CheckpointPaths(string Directory, long Step)
     public string Coordinator => Path.Combine(Directory, "coordinator.json");
     public string Normalizer => Path.Combine(Directory, "normalizer.bin");
     public string Config => Path.Combine(Directory, "config.conf");
+    public string Adapter => Path.Combine(Directory, "adapter");
 }
 
 /// <summary>

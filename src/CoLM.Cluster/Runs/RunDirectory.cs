@@ -11,7 +11,8 @@ namespace CoLM.Cluster.Runs;
 /// RUN/metrics.jsonl        one JSON object per step and per evaluation
 /// RUN/telemetry.jsonl      OpenTelemetry spans and metrics (colm.telemetry.exporter = file)
 /// RUN/checkpoints/step-N/  trainer-state.bin, coordinator.json, normalizer.bin, config.conf
-/// RUN/report.md            per-source accuracy before and after training (completed runs only)
+/// RUN/report.md            per-source accuracy before and after training (finished runs only)
+/// RUN/adapter/             the final LoRA weights as a Hugging Face PEFT adapter (finished runs only)
 /// </code>
 /// </summary>
 public sealed class RunDirectory
@@ -71,6 +72,20 @@ public sealed class RunDirectory
     }
 
     public void WriteReport(string markdown) => WriteAtomically(ReportFile, markdown);
+
+    public string AdapterPath => System.IO.Path.Combine(Path, "adapter");
+
+    /// <summary>Copies the final checkpoint's PEFT adapter to RUN/adapter, replacing an older one whole.</summary>
+    public void PublishAdapter(string checkpointAdapter)
+    {
+        var partial = AdapterPath + ".partial";
+        if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
+        Directory.CreateDirectory(partial);
+        foreach (var file in Directory.GetFiles(checkpointAdapter))
+            File.Copy(file, System.IO.Path.Combine(partial, System.IO.Path.GetFileName(file)));
+        if (Directory.Exists(AdapterPath)) Directory.Delete(AdapterPath, recursive: true);
+        Directory.Move(partial, AdapterPath);
+    }
 
     /// <summary>Temp file + rename: a crash leaves the old file or the new one, never half of one.</summary>
     public void WriteAtomically(string path, string content)
