@@ -23,6 +23,11 @@ public static class ColmCommand
           colm bench fidelity [--set colm.key=value]...
               How well zeroth-order sketches with K = 1, 4, 16, 64 probes preserve the pairwise
               distances of exact last-layer gradient features on the same pool.
+          colm eval --model HF_FOLDER [--adapter PEFT_DIR] --data FILE.jsonl [--task math|classification --labels a,b]
+                    [--max-new-tokens N] [--out DIR]
+              Greedy generation (KV cache) on every example; math: the final number or choice is
+              compared with the target; classification: accuracy over label words. Writes
+              predictions.jsonl and eval.md (per-source accuracy) to DIR (default runs/eval-TIME).
           colm data inspect FILE.jsonl [--set colm.data.fields.source=...] [--set colm.data.max-length=N]
               Sources, counts, which are small, token length percentiles and how many examples
               would be truncated (built-in character tokenizer).
@@ -53,6 +58,7 @@ public static class ColmCommand
                 "bench fidelity" => SketchFidelityBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench quality" => await QualityBenchmark.RunAsync(cl, external),
                 "data inspect" => DataInspectCommand.Run(cl),
+                "eval" => EvalCommand.Run(cl),
                 _ => throw new UsageException($"unknown command '{cl.Verb}'"),
             };
         }
@@ -131,5 +137,6 @@ public static class ColmCommand
     }
 
     private static bool IsBadInput(Exception e) => e is UsageException or ConfigException or DataFormatException
-        or RunDirectoryException or CheckpointMismatchException;
+        or RunDirectoryException or CheckpointMismatchException or Model.Peft.PeftAdapterException
+        or Model.SafeTensors.SafeTensorsFormatException;
 }

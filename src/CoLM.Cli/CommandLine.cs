@@ -35,6 +35,8 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 case "--help" or "-h": help = true; break;
                 // Options of `bench quality`.
                 case "--methods" or "--seeds" or "--out" or "--target-loss": options[a[2..]] = Value(); break;
+                // Options of `eval`.
+                case "--adapter" or "--max-new-tokens" or "--task" or "--labels": options[a[2..]] = Value(); break;
                 default:
                     if (a.StartsWith("--set=", StringComparison.Ordinal)) sets.Add(a["--set=".Length..]);
                     else if (a.StartsWith("--config=", StringComparison.Ordinal)) configs.Add(a["--config=".Length..]);

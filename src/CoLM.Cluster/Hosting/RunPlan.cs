@@ -99,7 +99,7 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
     }
 
     /// <summary>Problems with a model folder's files are the user's input: reported against colm.model.path.</summary>
-    private static T ModelFolder<T>(Func<T> read)
+    public static T ModelFolder<T>(Func<T> read)
     {
         try
         {
@@ -111,9 +111,12 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         }
     }
 
+    public static ITokenizer LoadTokenizer(ColmSettings s) =>
+        s.Model.UsesModelTokenizer ? ModelFolder(() => Tokenizers.HfTokenizerLoader.Load(s.Model.Path)) : CharTokenizer.Instance;
+
     public static DataMixture LoadData(ColmSettings s)
     {
-        ITokenizer tokenizer = s.Model.UsesModelTokenizer ? ModelFolder(() => Tokenizers.HfTokenizerLoader.Load(s.Model.Path)) : CharTokenizer.Instance;
+        var tokenizer = LoadTokenizer(s);
         Func<string, string>? template = s.Data.UsesAlpaca ? instruction => Tokenizers.PromptTemplate.Alpaca.Format(instruction) : null;
         return s.Data.Kind switch
         {

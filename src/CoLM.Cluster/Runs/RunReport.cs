@@ -25,16 +25,19 @@ public static class RunReport
     public static string Table(CoordinatorContext ctx, EvalReport? before, EvalReport? after)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| source | train examples | held-out | accuracy before | accuracy after | loss before | loss after |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| source | train examples | truncated | held-out | accuracy before | accuracy after | loss before | loss after |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        var truncated = new int[ctx.Data.SourceNames.Count];
+        foreach (var e in ctx.Data.Train.Concat(ctx.Data.Heldout))
+            if (e.Truncated) truncated[e.SourceId]++;
         for (int id = 0; id < ctx.Data.SourceNames.Count; id++)
         {
             string name = ctx.Data.SourceNames[id];
             var b = before?.Sources.GetValueOrDefault(name);
             var a = after?.Sources.GetValueOrDefault(name);
-            sb.AppendLine($"| {name} | {ctx.Data.TrainCountPerSource[id]} | {(a ?? b)?.Examples ?? 0} | {Pct(b?.Accuracy)} | {Pct(a?.Accuracy)} | {Num(b?.Loss)} | {Num(a?.Loss)} |");
+            sb.AppendLine($"| {name} | {ctx.Data.TrainCountPerSource[id]} | {truncated[id]} | {(a ?? b)?.Examples ?? 0} | {Pct(b?.Accuracy)} | {Pct(a?.Accuracy)} | {Num(b?.Loss)} | {Num(a?.Loss)} |");
         }
-        sb.AppendLine($"| **mean over sources** | {ctx.Data.Train.Count} | {ctx.Data.Heldout.Count} | {Pct(before?.MeanAccuracy)} | {Pct(after?.MeanAccuracy)} | {Num(before?.MeanLoss)} | {Num(after?.MeanLoss)} |");
+        sb.AppendLine($"| **mean over sources** | {ctx.Data.Train.Count} | {truncated.Sum()} | {ctx.Data.Heldout.Count} | {Pct(before?.MeanAccuracy)} | {Pct(after?.MeanAccuracy)} | {Num(before?.MeanLoss)} | {Num(after?.MeanLoss)} |");
         return sb.ToString();
     }
 
