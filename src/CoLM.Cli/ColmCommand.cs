@@ -30,7 +30,7 @@ public static class ColmCommand
               predictions.jsonl and eval.md (per-source accuracy) to DIR (default runs/eval-TIME).
           colm data inspect FILE.jsonl [--set colm.data.fields.source=...] [--set colm.data.max-length=N]
               Sources, counts, which are small, token length percentiles and how many examples
-              would be truncated (built-in character tokenizer).
+              would be truncated (with --model, that folder's tokenizer; the Alpaca template as a run applies it).
           colm bench quality [--methods a,b,...] [--seeds N] [--out DIR] [--set colm.key=value]...
               Trains each method x seed on the same model, data, steps and learning rate and writes
               a comparison table (markdown + CSV) and loss plots (PNG); resumes a partly finished one.

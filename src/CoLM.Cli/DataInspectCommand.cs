@@ -18,15 +18,17 @@ public static class DataInspectCommand
         string path = cl.Arguments[0];
         if (!File.Exists(path)) throw new DataFormatException(path, "file not found");
         var settings = SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
+        settings = settings with { Data = settings.Data with { Kind = "jsonl", Path = path } };
         int maxLength = settings.Data.MaxLength;
-        var tokenizer = CharTokenizer.Instance;
+        var tokenizer = RunPlan.LoadTokenizer(settings);
 
         var source = new JsonlExampleSource(path, settings.Data.Fields);
         var lengths = new Dictionary<string, List<int>>(StringComparer.Ordinal);
         foreach (var example in source)
         {
-            // BOS + prompt + target + EOS, as a run tokenizes it before truncation.
-            int length = 2 + tokenizer.Encode(example.Prompt).Length + tokenizer.Encode(example.Target).Length;
+            // BOS + (templated) prompt + target + EOS, as a run tokenizes it before truncation.
+            string prompt = settings.Data.UsesAlpaca ? Tokenizers.PromptTemplate.Alpaca.Format(example.Prompt) : example.Prompt;
+            int length = 2 + tokenizer.Encode(prompt).Length + tokenizer.Encode(example.Target).Length;
             if (!lengths.TryGetValue(example.Source, out var list)) lengths[example.Source] = list = [];
             list.Add(length);
         }
@@ -38,7 +40,7 @@ public static class DataInspectCommand
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine($"{path}: {total} examples, {names.Length} sources, mean source size {(double)total / names.Length:0.0}; " +
                           $"fields source={settings.Data.Fields.Source} prompt={settings.Data.Fields.Prompt} target={settings.Data.Fields.Target}; " +
-                          $"tokenizer {settings.Model.Tokenizer}, max length {maxLength}");
+                          $"tokenizer {(settings.Model.UsesModelTokenizer ? settings.Model.Path : "char")}, prompt template {(settings.Data.UsesAlpaca ? "alpaca" : "none")}, max length {maxLength}");
         Console.WriteLine();
         Console.WriteLine("| source | examples | share | small | tokens p50 | p90 | p99 | max | truncated at max length |");
         Console.WriteLine("|---|---:|---:|:---:|---:|---:|---:|---:|---:|");

@@ -16,7 +16,8 @@ public sealed class DataInspectTests : IDisposable
         var path = Path.Combine(_tiny.Root, "mix.jsonl");
         File.WriteAllLines(path, lines);
 
-        var o = await ColmProcess.RunAsync(_tiny.Root, "data", "inspect", path, "--set", "colm.data.max-length=20");
+        var o = await ColmProcess.RunAsync(_tiny.Root, "data", "inspect", path, "--set", "colm.data.max-length=20",
+            "--set", "colm.data.prompt-template=none");
 
         Assert.True(o.ExitCode == 0, o.Stderr);
         Assert.Contains("36 examples, 2 sources", o.Stdout);
