@@ -251,6 +251,8 @@ internal sealed class RotaryTable : IDisposable
         }
     }
 
+    public long MaxLength => _maxLen;
+
     /// <summary>Views (T, headDim) on the table for this device and dtype; the views belong to the caller's scope.</summary>
     public (Tensor Cos, Tensor Sin) For(Device device, ScalarType dtype, long length)
     {

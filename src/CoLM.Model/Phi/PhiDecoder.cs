@@ -79,54 +79,11 @@ internal sealed class PhiLayerNorm : nn.Module
 }
 
 /// <summary>
-/// Rotary tables for the first RotaryDim dimensions of each head, "rotate half" layout: cos/sin of shape
-/// (MaxPositions, RotaryDim), angle(t, i) = t * theta^(-2i/RotaryDim) for both halves. Computed once in double
-/// precision, copied per device and dtype on first use. Not buffers: derived from the config, not state.
+/// Partial rotary positions: the tables are the shared <see cref="RotaryTable"/> built at RotaryDim
+/// width; only the first RotaryDim dims of each head are rotated.
 /// </summary>
-internal sealed class PhiRotary : IDisposable
+internal static class PhiRotary
 {
-    private readonly float[] _cos;
-    private readonly float[] _sin;
-    private readonly long _maxLen;
-    private readonly long _rotaryDim;
-    private (Device Device, ScalarType Dtype, Tensor Cos, Tensor Sin)? _cached;
-
-    public PhiRotary(int maxLen, int rotaryDim, double theta)
-    {
-        _maxLen = maxLen;
-        _rotaryDim = rotaryDim;
-        _cos = new float[maxLen * rotaryDim];
-        _sin = new float[maxLen * rotaryDim];
-        int half = rotaryDim / 2;
-        for (int t = 0; t < maxLen; t++)
-        {
-            for (int i = 0; i < half; i++)
-            {
-                double angle = t * Math.Pow(theta, -2.0 * i / rotaryDim);
-                float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
-                _cos[t * rotaryDim + i] = _cos[t * rotaryDim + half + i] = c;
-                _sin[t * rotaryDim + i] = _sin[t * rotaryDim + half + i] = s;
-            }
-        }
-    }
-
-    public long MaxLength => _maxLen;
-
-    /// <summary>Views (T, RotaryDim) on the table for this device and dtype; the views belong to the caller's scope.</summary>
-    public (Tensor Cos, Tensor Sin) For(Device device, ScalarType dtype, long length)
-    {
-        if (_cached is not { } c || c.Device.type != device.type || c.Device.index != device.index || c.Dtype != dtype)
-        {
-            DisposeCached();
-            using var cosCpu = tensor(_cos, [_maxLen, _rotaryDim]);
-            using var sinCpu = tensor(_sin, [_maxLen, _rotaryDim]);
-            var cos = cosCpu.to(dtype, device).DetachFromDisposeScope();
-            var sin = sinCpu.to(dtype, device).DetachFromDisposeScope();
-            _cached = c = (device, dtype, cos, sin);
-        }
-        return (c.Cos.narrow(0, 0, length), c.Sin.narrow(0, 0, length));
-    }
-
     /// <summary>x (B, H, T, hd): the first RotaryDim dims rotated by position (x * cos + rotate_half(x) * sin), the rest unchanged.</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
@@ -135,18 +92,6 @@ internal sealed class PhiRotary : IDisposable
         var rotated = cat([rot.narrow(-1, half, half).neg(), rot.narrow(-1, 0, half)], -1);
         var applied = rot * cos + rotated * sin;
         return rotaryDim == headDim ? applied : cat([applied, x.narrow(-1, rotaryDim, headDim - rotaryDim)], -1);
-    }
-
-    public void Dispose() => DisposeCached();
-
-    private void DisposeCached()
-    {
-        if (_cached is { } c)
-        {
-            c.Cos.Dispose();
-            c.Sin.Dispose();
-            _cached = null;
-        }
     }
 }
 
@@ -307,7 +252,7 @@ public sealed class PhiDecoder : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "layers")] private ModuleList<PhiBlock> _layers;
     [ComponentName(Name = "final_layernorm")] private PhiLayerNorm _norm;
     [ComponentName(Name = "lm_head")] private PhiLoraLinear _lmHead;
-    private readonly PhiRotary _rotary;
+    private readonly RotaryTable _rotary;
     private readonly DropoutSource _dropout;
 
     internal PhiDecoder(PhiConfig config, LoraSettings lora, long seed, Func<string, Tensor> read) : base(nameof(PhiDecoder))
@@ -329,7 +274,7 @@ public sealed class PhiDecoder : nn.Module<Tensor, Tensor>
         _layers = new ModuleList<PhiBlock>(blocks);
         _norm = weights.LayerNorm("final_layernorm", config.LayerNormEps);
         _lmHead = weights.Linear("lm_head", adapter: null);
-        _rotary = new PhiRotary(config.MaxPositions, config.RotaryDim, config.RopeTheta);
+        _rotary = new RotaryTable(config.MaxPositions, config.RotaryDim, config.RopeTheta);
 
         register_module("embed_tokens", _embed);
         register_module("layers", _layers);
