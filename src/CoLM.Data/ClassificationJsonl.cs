@@ -74,10 +74,10 @@ public static class ClassificationJsonl
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                throw new DataFormatException(origin, $"line is not a JSON object (found {Describe(root.ValueKind)})");
+                throw new DataFormatException(origin, $"line is not a JSON object (found {JsonlLineParser.Describe(root.ValueKind)})");
             }
 
-            var source = RequiredString(root, fields.Source, origin);
+            var source = JsonlLineParser.RequiredString(root, fields.Source, origin);
             if (string.IsNullOrWhiteSpace(source))
             {
                 throw new DataFormatException(origin, $"empty source in field '{fields.Source}'");
@@ -94,7 +94,7 @@ public static class ClassificationJsonl
         {
             if (text.ValueKind != JsonValueKind.String)
             {
-                throw new DataFormatException(origin, $"field '{fields.Text}' is not a string (found {Describe(text.ValueKind)})");
+                throw new DataFormatException(origin, $"field '{fields.Text}' is not a string (found {JsonlLineParser.Describe(text.ValueKind)})");
             }
 
             return text.GetString()!;
@@ -113,7 +113,7 @@ public static class ClassificationJsonl
             throw new DataFormatException(origin, $"missing field '{missing}' (needed with '{(hasPremise ? fields.Premise : fields.Hypothesis)}' when there is no '{fields.Text}')");
         }
 
-        return RequiredString(root, fields.Premise, origin) + "\n" + RequiredString(root, fields.Hypothesis, origin);
+        return JsonlLineParser.RequiredString(root, fields.Premise, origin) + "\n" + JsonlLineParser.RequiredString(root, fields.Hypothesis, origin);
     }
 
     private static string Target(JsonElement root, string field, string[] labelWords, string origin)
@@ -157,7 +157,7 @@ public static class ClassificationJsonl
 
                 throw new DataFormatException(origin, $"field '{field}' has unknown label word '{word}' (expected one of: {string.Join(", ", labelWords)})");
             default:
-                throw new DataFormatException(origin, $"field '{field}' is not an integer or string (found {Describe(label.ValueKind)})");
+                throw new DataFormatException(origin, $"field '{field}' is not an integer or string (found {JsonlLineParser.Describe(label.ValueKind)})");
         }
     }
 
@@ -177,32 +177,6 @@ public static class ClassificationJsonl
 
         LabelAccuracy.ValidateLabelWords(labelWords);
     }
-
-    private static string RequiredString(JsonElement obj, string field, string origin)
-    {
-        if (!obj.TryGetProperty(field, out var value))
-        {
-            throw new DataFormatException(origin, $"missing field '{field}'");
-        }
-
-        if (value.ValueKind != JsonValueKind.String)
-        {
-            throw new DataFormatException(origin, $"field '{field}' is not a string (found {Describe(value.ValueKind)})");
-        }
-
-        return value.GetString()!;
-    }
-
-    private static string Describe(JsonValueKind kind) => kind switch
-    {
-        JsonValueKind.Object => "object",
-        JsonValueKind.Array => "array",
-        JsonValueKind.String => "string",
-        JsonValueKind.Number => "number",
-        JsonValueKind.True or JsonValueKind.False => "boolean",
-        JsonValueKind.Null => "null",
-        _ => kind.ToString(),
-    };
 }
 
 /// <summary>

@@ -37,7 +37,7 @@ internal static class JsonlLineParser
         }
     }
 
-    private static string RequiredString(JsonElement obj, string field, string origin)
+    internal static string RequiredString(JsonElement obj, string field, string origin)
     {
         if (!obj.TryGetProperty(field, out var value))
         {
@@ -52,7 +52,7 @@ internal static class JsonlLineParser
         return value.GetString()!;
     }
 
-    private static string Describe(JsonValueKind kind) => kind switch
+    internal static string Describe(JsonValueKind kind) => kind switch
     {
         JsonValueKind.Object => "object",
         JsonValueKind.Array => "array",
