@@ -28,6 +28,9 @@ public static class ColmCommand
               Greedy generation (KV cache) on every example; math: the final number or choice is
               compared with the target; classification: accuracy over label words. Writes
               predictions.jsonl and eval.md (per-source accuracy) to DIR (default runs/eval-TIME).
+          colm export --model HF_FOLDER --adapter PEFT_DIR --out DIR [--dtype float32|float16|bfloat16]
+              Merges the adapter into the base weights and writes a full Hugging Face model folder.
+          colm train ... --adapter PEFT_DIR continues training from an adapter (e.g. RUN/adapter).
           colm data inspect FILE.jsonl [--set colm.data.fields.source=...] [--set colm.data.max-length=N]
               Sources, counts, which are small, token length percentiles and how many examples
               would be truncated (with --model, that folder's tokenizer; the Alpaca template as a run applies it).
@@ -59,6 +62,7 @@ public static class ColmCommand
                 "bench quality" => await QualityBenchmark.RunAsync(cl, external),
                 "data inspect" => DataInspectCommand.Run(cl),
                 "eval" => EvalCommand.Run(cl),
+                "export" => ExportCommand.Run(cl),
                 _ => throw new UsageException($"unknown command '{cl.Verb}'"),
             };
         }

@@ -36,7 +36,8 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 // Options of `bench quality`.
                 case "--methods" or "--seeds" or "--out" or "--target-loss": options[a[2..]] = Value(); break;
                 // Options of `eval`.
-                case "--adapter" or "--max-new-tokens" or "--task" or "--labels": options[a[2..]] = Value(); break;
+                case "--max-new-tokens" or "--task" or "--labels" or "--dtype": options[a[2..]] = Value(); break;
+                case "--adapter": sets.Add("colm.model.adapter=" + Value()); break;
                 default:
                     if (a.StartsWith("--set=", StringComparison.Ordinal)) sets.Add(a["--set=".Length..]);
                     else if (a.StartsWith("--config=", StringComparison.Ordinal)) configs.Add(a["--config=".Length..]);

@@ -40,7 +40,7 @@ public static class EvalCommand
         var examples = task == "math"
             ? (IReadOnlyList<RawExample>)new JsonlExampleSource(settings.Data.Path, settings.Data.Fields)
             : ClassificationJsonl.Read(settings.Data.Path, new ClassificationFields(Source: settings.Data.Fields.Source), labels).ToList();
-        using var model = RunPlan.ModelFolder(() => LoadModel(settings.Model.Path, o.GetValueOrDefault("adapter")));
+        using var model = RunPlan.ModelFolder(() => LoadModel(settings.Model.Path, settings.Model.Adapter.Length > 0 ? settings.Model.Adapter : null));
         TorchSharp.torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
 
         Directory.CreateDirectory(outDir);
@@ -81,7 +81,7 @@ public static class EvalCommand
         return ColmCommand.Ok;
     }
 
-    private static LlamaDecoder LoadModel(string modelPath, string? adapter)
+    public static LlamaDecoder LoadModel(string modelPath, string? adapter)
     {
         if (adapter is null)
             // No adapter: a rank-1 LoRA whose B is zero leaves the base model unchanged.

@@ -52,10 +52,23 @@ public sealed class TrainerReplica : IDisposable
     public int Rank { get; }
 
     /// <summary>A Hugging Face model folder when configured, else the built-in decoder from the seed.</summary>
-    public static LlamaDecoder CreateModel(ColmSettings settings, ITokenizer tokenizer) =>
-        settings.Model.IsHuggingFace
+    public static LlamaDecoder CreateModel(ColmSettings settings, ITokenizer tokenizer)
+    {
+        var model = settings.Model.IsHuggingFace
             ? Model.Hf.HfModelLoader.Load(settings.Model.Path, settings.Model.Lora, ScalarType.Float32, settings.Model.InitSeed)
             : new LlamaDecoder(settings.Model.ToDecoderConfig(tokenizer.VocabSize), settings.Model.Lora, settings.Model.InitSeed);
+        try
+        {
+            // Continue from an earlier adapter: every replica starts from the same LoRA weights.
+            if (settings.Model.Adapter.Length > 0) Model.Peft.PeftAdapter.Import(model, settings.Model.Adapter);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>Width of the sketched parameter (last layer's v_proj LoRA-B): output width x rank.</summary>
     public static int SketchWidth(ColmSettings settings) =>

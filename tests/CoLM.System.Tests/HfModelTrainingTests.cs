@@ -53,6 +53,41 @@ public sealed class HfModelTrainingTests : IDisposable
         Assert.True(File.Exists(Path.Combine(run, "adapter", "adapter_model.safetensors")));
         Assert.Contains("tiny-llama", File.ReadAllText(Path.Combine(run, "adapter", "adapter_config.json")));
         Assert.True(File.Exists(Path.Combine(run, "checkpoints", "step-000003", "adapter", "adapter_config.json")));
+
+        // The adapter merges into a full folder that loads as a model again...
+        var merged = Path.Combine(_tiny.Root, "merged");
+        var export = await ColmProcess.RunAsync(_tiny.Root, "export", "--model", model, "--adapter", Path.Combine(run, "adapter"),
+            "--out", merged, "--set", "colm.model.tokenizer=char", "--set", "colm.model.lora.rank=4", "--set", "colm.model.lora.targets=[q_proj, v_proj]");
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        Assert.NotNull(HfConfig.Read(merged));
+
+        // ...and training can continue from it.
+        var more = await ColmProcess.RunAsync(_tiny.Root, "train", "--quiet", "--model", model, "--data", data, "--adapter", Path.Combine(run, "adapter"),
+            "--set", "colm.model.tokenizer=char", "--set", "colm.model.lora.rank=4", "--set", "colm.model.lora.targets=[q_proj, v_proj]",
+            "--set", "colm.data.max-length=160", "--set", "colm.data.heldout-per-source=4",
+            "--set", "colm.selection.pool=8", "--set", "colm.selection.budget=4", "--set", "colm.selection.probes=2",
+            "--set", "colm.train.steps=1", "--set", "colm.telemetry.exporter=none",
+            "--set", $"colm.run.root={_tiny.Root}", "--set", "colm.run.name=hf-more");
+        Assert.True(more.ExitCode == 0, more.Stderr);
+    }
+
+    [Fact]
+    public async Task An_adapter_of_another_rank_stops_the_run_with_its_path()
+    {
+        var model = SaveTinyHfModel();
+        var data = WriteMathJsonl();
+        var adapter = Path.Combine(_tiny.Root, "rank8");
+        using (var m = HfModelLoader.Load(model, new LoraSettings(8, 16, 0, ["v_proj"]))) Model.Peft.PeftAdapter.Export(m, adapter);
+
+        var o = await ColmProcess.RunAsync(_tiny.Root, "train", "--quiet", "--model", model, "--data", data, "--adapter", adapter,
+            "--set", "colm.model.tokenizer=char", "--set", "colm.model.lora.rank=4", "--set", "colm.model.lora.targets=[v_proj]",
+            "--set", "colm.data.max-length=160", "--set", "colm.data.heldout-per-source=4", "--set", "colm.train.steps=1",
+            "--set", "colm.selection.pool=8", "--set", "colm.selection.budget=4", "--set", "colm.telemetry.exporter=none",
+            "--set", $"colm.run.root={_tiny.Root}", "--set", "colm.run.name=bad-adapter");
+
+        Assert.Equal(1, o.ExitCode);
+        Assert.Contains("adapter_config.json", o.Stderr);
+        Assert.Contains("r = 8", o.Stderr);
     }
 
     [Fact]

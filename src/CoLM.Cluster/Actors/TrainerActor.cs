@@ -115,7 +115,8 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         Receive<WorkFailed>(m =>
         {
             var cause = m.Error is AggregateException agg ? agg.Flatten().InnerException ?? m.Error : m.Error;
-            bool badInput = cause is CheckpointMismatchException or InvalidDataException or NotSupportedException or FileNotFoundException;
+            bool badInput = cause is CheckpointMismatchException or InvalidDataException or NotSupportedException or FileNotFoundException
+                or Model.Peft.PeftAdapterException or Model.SafeTensors.SafeTensorsFormatException;
             if (badInput || cause is CollectiveAbortedException or CollectiveTimeoutException)
             {
                 // Not this replica's fault (a peer failed, or the state or model files offered do not fit):

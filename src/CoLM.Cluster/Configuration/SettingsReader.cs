@@ -33,7 +33,10 @@ public static class SettingsReader
         int dim = Positive(c, "colm.model.dim"), heads = Positive(c, "colm.model.heads");
         if (dim % heads != 0 || (dim / heads) % 2 != 0)
             throw new ConfigException("colm.model.heads", $"dim {dim} must split into {heads} heads of even width (rotary pairs)");
-        var model = new ModelSettings(modelPath, tokenizer, dim, Positive(c, "colm.model.layers"), heads,
+        string adapter = Str(c, "colm.model.adapter");
+        if (adapter.Length > 0 && !File.Exists(System.IO.Path.Combine(adapter, "adapter_config.json")))
+            throw new ConfigException("colm.model.adapter", $"'{adapter}' is not a PEFT adapter folder (no adapter_config.json)");
+        var model = new ModelSettings(modelPath, adapter, tokenizer, dim, Positive(c, "colm.model.layers"), heads,
             Positive(c, "colm.model.hidden-dim"), Positive(c, "colm.model.max-seq-len"),
             PositiveDouble(c, "colm.model.rope-theta"), Long(c, "colm.model.init-seed"), lora);
 

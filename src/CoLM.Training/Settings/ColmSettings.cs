@@ -17,7 +17,7 @@ public sealed record ColmSettings(
 public sealed record RunSettings(string Root, string Name, long Seed);
 
 public sealed record ModelSettings(
-    string Path, string Tokenizer, int Dim, int Layers, int Heads, int HiddenDim, int MaxSeqLen, double RopeTheta,
+    string Path, string Adapter, string Tokenizer, int Dim, int Layers, int Heads, int HiddenDim, int MaxSeqLen, double RopeTheta,
     long InitSeed, LoraSettings Lora)
 {
     public bool IsHuggingFace => Path.Length > 0;

@@ -1,0 +1,36 @@
+using CoLM.Cluster.Configuration;
+using CoLM.Cluster.Hosting;
+using CoLM.Model.Hf;
+using static TorchSharp.torch;
+
+namespace CoLM.Cli;
+
+/// <summary>
+/// `colm export --model HF_FOLDER --adapter PEFT_DIR --out DIR [--dtype float32|float16|bfloat16]`:
+/// merges the adapter into the base weights (W + s B A) and writes a full Hugging Face folder.
+/// </summary>
+public static class ExportCommand
+{
+    public static int Run(CommandLine cl)
+    {
+        var settings = SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
+        if (!settings.Model.IsHuggingFace) throw new UsageException("colm export needs --model HF_FOLDER");
+        if (settings.Model.Adapter.Length == 0) throw new UsageException("colm export needs --adapter PEFT_DIR");
+        string outDir = cl.Options.GetValueOrDefault("out") ?? throw new UsageException("colm export needs --out DIR");
+        var dtype = cl.Options.GetValueOrDefault("dtype", "float32") switch
+        {
+            "float32" => ScalarType.Float32,
+            "float16" => ScalarType.Float16,
+            "bfloat16" => ScalarType.BFloat16,
+            var other => throw new UsageException($"--dtype: '{other}' is not float32, float16 or bfloat16"),
+        };
+        using var model = RunPlan.ModelFolder(() => EvalCommand.LoadModel(settings.Model.Path, settings.Model.Adapter));
+        RunPlan.ModelFolder(() =>
+        {
+            HfModelSaver.SaveMerged(model, outDir, dtype);
+            return 0;
+        });
+        Console.WriteLine($"colm: merged {settings.Model.Adapter} into {settings.Model.Path}; full model folder in {Path.GetFullPath(outDir)}");
+        return ColmCommand.Ok;
+    }
+}
