@@ -31,60 +31,10 @@ public static class ClassificationJsonl
             throw new DataFormatException(path, "file not found");
         }
 
-        return ReadLines(path, fields, labelWords.ToArray());
-    }
-
-    private static IEnumerable<RawExample> ReadLines(string path, ClassificationFields fields, string[] labelWords)
-    {
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-        var lineNumber = 0;
-        var examples = 0;
-        while (reader.ReadLine() is { } line)
-        {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line))
-            {
-                continue;
-            }
-
-            examples++;
-            yield return Parse(line, $"{path}:{lineNumber}", fields, labelWords);
-        }
-
-        if (examples == 0)
-        {
-            throw new DataFormatException(path, "empty dataset (no examples)");
-        }
-    }
-
-    private static RawExample Parse(string line, string origin, ClassificationFields fields, string[] labelWords)
-    {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(line);
-        }
-        catch (JsonException e)
-        {
-            throw new DataFormatException(origin, $"malformed JSON ({e.Message})", e);
-        }
-
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                throw new DataFormatException(origin, $"line is not a JSON object (found {JsonlLineParser.Describe(root.ValueKind)})");
-            }
-
-            var source = JsonlLineParser.RequiredString(root, fields.Source, origin);
-            if (string.IsNullOrWhiteSpace(source))
-            {
-                throw new DataFormatException(origin, $"empty source in field '{fields.Source}'");
-            }
-
-            return new RawExample(source, Prompt(root, fields, origin), Target(root, fields.Label, labelWords, origin), origin);
-        }
+        var words = labelWords.ToArray();
+        return JsonlReader.ReadLines(path, (line, origin) => JsonlLineParser.ParseObject(line, origin, root =>
+            new RawExample(JsonlLineParser.RequiredSource(root, fields.Source, origin), Prompt(root, fields, origin),
+                Target(root, fields.Label, words, origin), origin)));
     }
 
     private static string Prompt(JsonElement root, ClassificationFields fields, string origin)

@@ -5,7 +5,16 @@ namespace CoLM.Data;
 /// <summary>Parses one JSONL line into a RawExample, reporting problems with their origin.</summary>
 internal static class JsonlLineParser
 {
-    public static RawExample Parse(string line, string origin, JsonlFields fields)
+    public static RawExample Parse(string line, string origin, JsonlFields fields) => ParseObject(line, origin, root =>
+    {
+        var source = RequiredSource(root, fields.Source, origin);
+        var prompt = RequiredString(root, fields.Prompt, origin);
+        var target = RequiredString(root, fields.Target, origin);
+        return new RawExample(source, prompt, target, origin);
+    });
+
+    /// <summary>Parses a line that must be one JSON object and maps it; malformed JSON and non-objects are named by origin.</summary>
+    internal static T ParseObject<T>(string line, string origin, Func<JsonElement, T> map)
     {
         JsonDocument doc;
         try
@@ -25,16 +34,19 @@ internal static class JsonlLineParser
                 throw new DataFormatException(origin, $"line is not a JSON object (found {Describe(root.ValueKind)})");
             }
 
-            var source = RequiredString(root, fields.Source, origin);
-            if (string.IsNullOrWhiteSpace(source))
-            {
-                throw new DataFormatException(origin, $"empty source in field '{fields.Source}'");
-            }
-
-            var prompt = RequiredString(root, fields.Prompt, origin);
-            var target = RequiredString(root, fields.Target, origin);
-            return new RawExample(source, prompt, target, origin);
+            return map(root);
         }
+    }
+
+    internal static string RequiredSource(JsonElement root, string field, string origin)
+    {
+        var source = RequiredString(root, field, origin);
+        if (string.IsNullOrWhiteSpace(source))
+        {
+            throw new DataFormatException(origin, $"empty source in field '{field}'");
+        }
+
+        return source;
     }
 
     internal static string RequiredString(JsonElement obj, string field, string origin)

@@ -17,10 +17,14 @@ public static class JsonlReader
             throw new DataFormatException(path, "file not found");
         }
 
-        return ReadLines(path, fields);
+        return ReadLines(path, (line, origin) => JsonlLineParser.Parse(line, origin, fields));
     }
 
-    private static IEnumerable<RawExample> ReadLines(string path, JsonlFields fields)
+    /// <summary>
+    /// The line loop every JSONL reader shares: blank lines skipped but counted (origins are
+    /// "path:line" as an editor shows them), and a file with no example is an error.
+    /// </summary>
+    internal static IEnumerable<T> ReadLines<T>(string path, Func<string, string, T> parse)
     {
         using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
         var lineNumber = 0;
@@ -34,7 +38,7 @@ public static class JsonlReader
             }
 
             examples++;
-            yield return JsonlLineParser.Parse(line, $"{path}:{lineNumber}", fields);
+            yield return parse(line, $"{path}:{lineNumber}");
         }
 
         if (examples == 0)

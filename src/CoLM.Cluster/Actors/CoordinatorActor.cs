@@ -441,7 +441,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _stepSpan = null;
         _awaiting.Remove(m.Rank);
         Timers.Cancel(RestartGraceTimerKey);
-        _generation++;
+        // Recovering drops every reply it gets; the resynchronisation starts the next generation.
         Transition(Phase.Recovering, _awaiting.ToArray());
         ResumeAfterRecoveryIfQuiet();
     }
@@ -450,11 +450,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         // Peers that were mid-assignment answer (usually StepFailed: their all-reduce was
         // aborted) before anyone starts the new generation's collectives.
-        if (_phase == Phase.Recovering && _awaiting.Count == 0)
-        {
-            _generation--; // StartSynchronise bumps it again
-            StartSynchronise(checkpointFile: null);
-        }
+        if (_phase == Phase.Recovering && _awaiting.Count == 0) StartSynchronise(checkpointFile: null);
     }
 
     private void OnStepFailed(StepFailed m)
