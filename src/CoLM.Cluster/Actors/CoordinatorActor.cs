@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using CoLM.Cluster.Runs;
 using CoLM.Data;
@@ -36,7 +37,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private readonly CoordinatorContext _ctx;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly SortedDictionary<int, IActorRef> _trainers = new();
+    private readonly SortedDictionary<int, IActorRef> _trainers = new();      // by rank, once dealt out
+    private readonly Dictionary<TrainerKey, RegisterTrainer> _registered = new();
+    private readonly Dictionary<TrainerKey, int> _ranks = new();
+    private readonly List<string> _endpoints = new();                         // data-plane endpoint of each rank
     private readonly HashSet<int> _awaiting = new();
     private readonly CoresetSelector _selector;
     private readonly PoolSampler _sampler;
@@ -114,13 +118,23 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<StopRequested>(m => _stopReason ??= m.Reason);
         Receive<PhaseTimedOut>(OnPhaseTimedOut);
         Receive<NoRestartFollowed>(OnNoRestartFollowed);
-        Receive<Terminated>(m => Fail($"trainer {m.ActorRef.Path.Name} stopped after repeated failures; the last checkpoint in {_ctx.Run.CheckpointsPath} is intact"));
+        Receive<Terminated>(OnTrainerTerminated);
+        Receive<ClusterEvent.UnreachableMember>(m => OnNodeLost(m.Member.Address, "became unreachable"));
+        Receive<ClusterEvent.MemberRemoved>(m => OnNodeLost(m.Member.Address, "left the cluster"));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<ClusterEvent.CurrentClusterState>(_ => { });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    protected override void PreStart() =>
+    protected override void PreStart()
+    {
         Timers.StartSingleTimer(PhaseTimerKey, new PhaseTimedOut(_generation, Phase.WaitingForTrainers, _step), _ctx.Settings.Cluster.PhaseTimeout);
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.MemberRemoved));
+    }
+
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
 
     public static Props Props(CoordinatorContext ctx) => Akka.Actor.Props.Create(() => new CoordinatorActor(ctx));
 
@@ -130,19 +144,48 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnRegister(RegisterTrainer m)
     {
-        if (_trainers.TryGetValue(m.Rank, out var existing) && !existing.Equals(m.Trainer))
+        var key = new TrainerKey(m.Node, m.LocalIndex);
+        if (_phase != Phase.WaitingForTrainers)
         {
-            Fail($"two trainers registered as rank {m.Rank}");
+            // Membership is fixed once ranks are dealt out; until elastic membership exists a
+            // newcomer cannot be folded in, and ignoring it would leave its node waiting forever.
+            Fail($"trainer {m.LocalIndex} on {m.Node} joined after the run started with {WorldSize} trainers; " +
+                 $"changing membership mid-run is not supported. The last checkpoint in {_ctx.Run.CheckpointsPath} is intact");
             return;
         }
-        _trainers[m.Rank] = m.Trainer;
-        Context.Watch(m.Trainer);
-        _log.Info("trainer rank {0} registered ({1}/{2})", m.Rank, _trainers.Count, WorldSize);
-        if (_phase == Phase.WaitingForTrainers && _trainers.Count == WorldSize)
+        if (_registered.ContainsKey(key))
         {
+            Fail($"two trainers registered as device {m.LocalIndex} of {m.Node}");
+            return;
+        }
+        _registered[key] = m;
+        Context.Watch(m.Trainer);
+        _log.Info("trainer {0} on {1} registered ({2}/{3})", m.LocalIndex, m.Node, _registered.Count, WorldSize);
+        if (_registered.Count > WorldSize)
+        {
+            Fail($"{_registered.Count} trainers registered but colm.train.trainers = {WorldSize}");
+            return;
+        }
+        if (_registered.Count == WorldSize)
+        {
+            DealRanks();
             _evaluateBeforeTraining = _ctx.ResumeFrom is null;
             StartSynchronise(_ctx.ResumeFrom?.TrainerState);
         }
+    }
+
+    /// <summary>Ranks in (node address, device) order: deterministic for a given membership, and the devices of one node stay adjacent.</summary>
+    private void DealRanks()
+    {
+        int rank = 0;
+        foreach (var (key, reg) in _registered.OrderBy(x => x.Key.Node, StringComparer.Ordinal).ThenBy(x => x.Key.LocalIndex))
+        {
+            _ranks[key] = rank;
+            _trainers[rank] = reg.Trainer;
+            _endpoints.Add(reg.DataEndpoint);
+            rank++;
+        }
+        _log.Info("ranks: {0}", string.Join(", ", _ranks.OrderBy(x => x.Value).Select(x => $"{x.Value} = trainer {x.Key.LocalIndex} on {x.Key.Node}")));
     }
 
     private void StartSynchronise(string? checkpointFile)
@@ -151,7 +194,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _synced.Clear();
         Transition(Phase.Synchronising, _trainers.Keys);
         int root = _trainers.Keys.First();
-        foreach (var (_, trainer) in _trainers) trainer.Tell(new Synchronise(_generation, root, checkpointFile));
+        var peers = _endpoints.ToImmutableArray();
+        foreach (var (rank, trainer) in _trainers) trainer.Tell(new Synchronise(_generation, rank, root, checkpointFile, peers));
     }
 
     private void OnSynchronised(Synchronised m)
@@ -421,13 +465,24 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnTrainerRestarted(TrainerRestarted m)
     {
+        var key = new TrainerKey(m.Node, m.LocalIndex);
         if (_phase == Phase.Finished) return;
-        _log.Warning("trainer rank {0} restarted ({1}); resynchronising and retrying step {2}", m.Rank, m.Reason, _step + 1);
-        _ctx.Observer.OnNotice($"trainer rank {m.Rank} restarted ({m.Reason}); resynchronising from a healthy peer and retrying step {_step + 1}");
-        _ctx.Instruments.OnTrainerRestarted(m.Rank);
-        _trainers[m.Rank] = m.Trainer;
-        if (_phase == Phase.WaitingForTrainers) return;
-        _ctx.Run.AppendMetrics(new { kind = "restart", rank = m.Rank, step = _step + 1, reason = m.Reason });
+        if (_phase == Phase.WaitingForTrainers)
+        {
+            // Restarted before ranks were dealt out: the new incarnation stands in for the old.
+            if (_registered.TryGetValue(key, out var before)) _registered[key] = before with { Trainer = m.Trainer };
+            return;
+        }
+        if (!_ranks.TryGetValue(key, out int rank))
+        {
+            Fail($"trainer {m.LocalIndex} on {m.Node} restarted but was never part of this run");
+            return;
+        }
+        _log.Warning("trainer rank {0} restarted ({1}); resynchronising and retrying step {2}", rank, m.Reason, _step + 1);
+        _ctx.Observer.OnNotice($"trainer rank {rank} restarted ({m.Reason}); resynchronising from a healthy peer and retrying step {_step + 1}");
+        _ctx.Instruments.OnTrainerRestarted(rank);
+        _trainers[rank] = m.Trainer;
+        _ctx.Run.AppendMetrics(new { kind = "restart", rank, step = _step + 1, reason = m.Reason });
 
         // Undo what the abandoned attempt changed on the coordinator, so the retry draws the
         // same pool and makes the same selection (the step is a pure function of state + seed).
@@ -439,7 +494,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (_phase == Phase.Checkpointing) _afterEvaluation = null;
         _stepSpan?.Dispose();
         _stepSpan = null;
-        _awaiting.Remove(m.Rank);
+        _awaiting.Remove(rank);
         Timers.Cancel(RestartGraceTimerKey);
         // Recovering drops every reply it gets; the resynchronisation starts the next generation.
         Transition(Phase.Recovering, _awaiting.ToArray());
@@ -483,13 +538,39 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Fail($"trainer rank {m.Rank} failed at step {m.Step}: {m.Reason}");
     }
 
+    private void OnTrainerTerminated(Terminated m)
+    {
+        var rank = _trainers.FirstOrDefault(x => x.Value.Equals(m.ActorRef));
+        string who = rank.Value is null ? $"trainer {m.ActorRef.Path}" : $"trainer rank {rank.Key} ({m.ActorRef.Path})";
+        string why = m.AddressTerminated ? "its node is gone" : "it failed repeatedly";
+        Fail($"{who} stopped ({why}) during step {_step + 1}; the last checkpoint in {_ctx.Run.CheckpointsPath} is intact");
+    }
+
+    /// <summary>
+    /// A node hosting trainers of this run is gone: the run cannot continue (membership is fixed
+    /// for a run until elastic training exists), so it stops now rather than at a phase timeout.
+    /// </summary>
+    private void OnNodeLost(Address address, string what)
+    {
+        string node = address.ToString();
+        var ranks = _ranks.Where(x => x.Key.Node == node).Select(x => x.Value).Order().ToArray();
+        bool hostsTrainers = ranks.Length > 0 || _registered.Keys.Any(k => k.Node == node);
+        if (!hostsTrainers || _phase == Phase.Finished) return;
+        string which = ranks.Length > 0 ? $"trainer rank(s) {string.Join(", ", ranks)}" : "registered trainers";
+        Fail($"node {node} hosting {which} {what} during step {_step + 1}; the run stops. " +
+             $"The last checkpoint in {_ctx.Run.CheckpointsPath} is intact; resume with --resume {_ctx.Run.Path}");
+    }
+
     private sealed record PhaseTimedOut(long Generation, Phase Phase, long Step);
+
+    /// <summary>A trainer's identity before it has a rank: its node and its device there.</summary>
+    private readonly record struct TrainerKey(string Node, int LocalIndex);
 
     private void OnPhaseTimedOut(PhaseTimedOut m)
     {
         if (m.Phase == Phase.WaitingForTrainers && _phase == Phase.WaitingForTrainers)
         {
-            Fail($"only {_trainers.Count} of {WorldSize} trainers registered within {_ctx.Settings.Cluster.PhaseTimeout.TotalSeconds:0}s");
+            Fail($"only {_registered.Count} of {WorldSize} trainers registered within {_ctx.Settings.Cluster.PhaseTimeout.TotalSeconds:0}s");
             return;
         }
         if (m.Generation != _generation || m.Phase != _phase || m.Step != _step || _awaiting.Count == 0) return;

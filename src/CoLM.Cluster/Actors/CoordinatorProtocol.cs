@@ -5,29 +5,36 @@ using CoLM.Training;
 namespace CoLM.Cluster.Actors;
 
 // ---- Protocol: trainer -> coordinator (the cluster singleton). Replies carry the generation
-// and step of the assignment they answer; the coordinator drops any that are stale.
+// and step of the assignment they answer; the coordinator drops any that are stale. Every
+// message that may cross nodes implements IClusterMessage and so goes through the binary
+// ColmMessageSerializer (unregistered types are refused on the wire).
 
-/// <summary>A trainer announces itself once, when it first starts.</summary>
-public sealed record RegisterTrainer(IActorRef Trainer, int Rank);
+/// <summary>
+/// A trainer announces itself once, when it first starts. <paramref name="Node"/> is its node's
+/// cluster address and <paramref name="LocalIndex"/> its device on that node: ranks are dealt out
+/// in (node, device) order once every trainer has arrived. <paramref name="DataEndpoint"/> is where
+/// its data-plane peer connects ("" when every trainer shares this process).
+/// </summary>
+public sealed record RegisterTrainer(IActorRef Trainer, string Node, int LocalIndex, string DataEndpoint) : IClusterMessage;
 
 /// <summary>A trainer was restarted by its supervisor; its replica is fresh and must be resynchronised.</summary>
-public sealed record TrainerRestarted(IActorRef Trainer, int Rank, string Reason);
+public sealed record TrainerRestarted(IActorRef Trainer, string Node, int LocalIndex, string Reason) : IClusterMessage;
 
 public sealed record Sketches(long Generation, long Step, int Rank, ImmutableArray<int> Ids,
-    ImmutableArray<float> Losses, ImmutableArray<float> Coefficients, ImmutableArray<float> Features, TimeSpan Elapsed);
+    ImmutableArray<float> Losses, ImmutableArray<float> Coefficients, ImmutableArray<float> Features, TimeSpan Elapsed) : IClusterMessage;
 
-public sealed record StepDone(long Generation, long Step, int Rank, TrainOutcome Outcome);
+public sealed record StepDone(long Generation, long Step, int Rank, TrainOutcome Outcome) : IClusterMessage;
 
 /// <summary>The assignment failed for a reason outside this replica (peer gone, bad state); Fatal ends the run.</summary>
-public sealed record StepFailed(long Generation, long Step, int Rank, string Reason, bool Fatal);
+public sealed record StepFailed(long Generation, long Step, int Rank, string Reason, bool Fatal) : IClusterMessage;
 
-public sealed record EvalDone(long Generation, long Step, int Rank, ImmutableArray<int> Ids, EvalOutcome Outcome);
+public sealed record EvalDone(long Generation, long Step, int Rank, ImmutableArray<int> Ids, EvalOutcome Outcome) : IClusterMessage;
 
-public sealed record Synchronised(long Generation, int Rank, long CompletedSteps, ulong Checksum, int SketchDimension);
+public sealed record Synchronised(long Generation, int Rank, long CompletedSteps, ulong Checksum, int SketchDimension) : IClusterMessage;
 
-public sealed record StateSaved(long Generation, long Step, int Rank);
+public sealed record StateSaved(long Generation, long Step, int Rank) : IClusterMessage;
 
-// ---- From the process hosting the run.
+// ---- From the process hosting (or the client that submitted) the run.
 
 /// <summary>Finish at the next step boundary with a checkpoint (Ctrl-C, or a job's time limit).</summary>
-public sealed record StopRequested(string Reason);
+public sealed record StopRequested(string Reason) : IClusterMessage;

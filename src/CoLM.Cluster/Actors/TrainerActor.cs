@@ -11,23 +11,25 @@ namespace CoLM.Cluster.Actors;
 // recovery) and the step, so a late message from an abandoned attempt is dropped, never applied.
 
 /// <summary>Compute what the selection method needs about these pool examples (COLM.md step 4).</summary>
-public sealed record PoolAssignment(long Generation, long Step, ImmutableArray<int> Ids, SketchKind Kind, long ProbeSeed, int Probes);
+public sealed record PoolAssignment(long Generation, long Step, ImmutableArray<int> Ids, SketchKind Kind, long ProbeSeed, int Probes) : IClusterMessage;
 
 /// <summary>Train one step on this share of the coreset; the loss is normalised by the global weight.</summary>
 public sealed record TrainAssignment(long Generation, long Step, ImmutableArray<int> Ids, ImmutableArray<float> Weights,
-    double GlobalWeight, bool WantChecksum);
+    double GlobalWeight, bool WantChecksum) : IClusterMessage;
 
 /// <summary>Evaluate these held-out examples.</summary>
-public sealed record EvalAssignment(long Generation, long Step, ImmutableArray<int> Ids);
+public sealed record EvalAssignment(long Generation, long Step, ImmutableArray<int> Ids) : IClusterMessage;
 
 /// <summary>
-/// Make every replica identical: load <paramref name="CheckpointFile"/> when given, otherwise
-/// copy rank <paramref name="Root"/>'s state over the collective. Also starts the generation.
+/// Starts generation <paramref name="Generation"/> with this trainer as rank <paramref name="Rank"/>
+/// of <paramref name="Peers"/> (every rank's data-plane endpoint, in rank order), then makes every
+/// replica identical: load <paramref name="CheckpointFile"/> when given, otherwise copy rank
+/// <paramref name="Root"/>'s state over the collective.
 /// </summary>
-public sealed record Synchronise(long Generation, int Root, string? CheckpointFile);
+public sealed record Synchronise(long Generation, int Rank, int Root, string? CheckpointFile, ImmutableArray<string> Peers) : IClusterMessage;
 
 /// <summary>Rank 0 writes its replica state to <paramref name="Path"/> and its LoRA weights as a PEFT adapter to <paramref name="AdapterDirectory"/>.</summary>
-public sealed record SaveState(long Generation, long Step, string Path, string AdapterDirectory);
+public sealed record SaveState(long Generation, long Step, string Path, string AdapterDirectory) : IClusterMessage;
 
 /// <summary>
 /// A thin shell around one <see cref="TrainerReplica"/>: each assignment runs on the replica's
@@ -37,33 +39,34 @@ public sealed record SaveState(long Generation, long Step, string Path, string A
 public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
 {
     private readonly TrainerContext _context;
-    private readonly int _rank;
+    private readonly int _localIndex;
+    private int _rank = -1;             // dealt out by the coordinator with the first Synchronise
     private TrainerReplica? _replica;
     private ReplicaThread? _thread;
 
-    public TrainerActor(TrainerContext context, int rank)
+    public TrainerActor(TrainerContext context, int localIndex)
     {
         _context = context;
-        _rank = rank;
+        _localIndex = localIndex;
         Become(Idle);
     }
 
     public IStash Stash { get; set; } = null!;
 
-    private TrainerReplica Replica => _replica ??= new TrainerReplica(
-        _context.Settings, _context.Data, _rank, _context.Collectives.ForRank(_rank), _context.Faults);
+    private TrainerReplica Replica => _replica ?? throw new InvalidOperationException(
+        $"trainer {_localIndex} on {_context.Node} got work before its first Synchronise");
 
-    public static Props Props(TrainerContext context, int rank) => Akka.Actor.Props.Create(() => new TrainerActor(context, rank));
+    public static Props Props(TrainerContext context, int localIndex) => Akka.Actor.Props.Create(() => new TrainerActor(context, localIndex));
 
     protected override void PreStart() =>
-        _context.Coordinator.Tell(new RegisterTrainer(Self, _rank));
+        _context.Coordinator.Tell(new RegisterTrainer(Self, _context.Node, _localIndex, _context.DataPlane.EndpointOf(_localIndex)));
 
     protected override void PostRestart(Exception reason)
     {
         // Peers may be blocked in an all-reduce waiting for this rank: wake them, then ask the
         // coordinator to resynchronise everyone and retry the step.
-        _context.Collectives.Abort($"trainer rank {_rank} restarted after: {reason.Message}");
-        _context.Coordinator.Tell(new TrainerRestarted(Self, _rank, reason.Message));
+        _context.DataPlane.Abort(_localIndex, $"trainer {_localIndex} on {_context.Node} restarted after: {reason.Message}");
+        _context.Coordinator.Tell(new TrainerRestarted(Self, _context.Node, _localIndex, reason.Message));
     }
 
     protected override void PostStop()
@@ -89,7 +92,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             new EvalDone(m.Generation, m.Step, _rank, m.Ids, Replica.Evaluate(m.Ids))));
         Receive<Synchronise>(m => Run(m.Generation, 0, () =>
         {
-            _context.Collectives.BeginGeneration(m.Generation);
+            JoinGeneration(m);
             if (m.CheckpointFile is { } file) Replica.ImportState(File.ReadAllBytes(file), file);
             else Replica.SynchroniseFrom(m.Root);
             return new Synchronised(m.Generation, _rank, Replica.CompletedSteps, Replica.Checksum(), Replica.SketchDimension);
@@ -103,6 +106,16 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             Replica.ExportAdapter(m.AdapterDirectory);
             return new StateSaved(m.Generation, m.Step, _rank);
         }));
+    }
+
+    /// <summary>On the replica thread: joins the data plane's new generation (connecting to peers may take a while).</summary>
+    private void JoinGeneration(Synchronise m)
+    {
+        if (_rank >= 0 && _rank != m.Rank)
+            throw new InvalidOperationException($"trainer {_localIndex} on {_context.Node} is rank {_rank}, the coordinator now says {m.Rank}");
+        var collective = _context.DataPlane.Join(_localIndex, m.Rank, m.Generation, m.Peers);
+        _rank = m.Rank;
+        _replica ??= new TrainerReplica(_context.Settings, _context.Data, _rank, collective, _context.Faults);
     }
 
     private void Busy()
@@ -141,7 +154,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     private void Run(long generation, long step, Func<object> work)
     {
         Become(Busy);
-        _thread ??= new ReplicaThread($"trainer-{_rank}");
+        _thread ??= new ReplicaThread($"trainer-{_localIndex}");
         _thread.Run(work).PipeTo(Self,
             success: reply => new WorkDone(reply),
             failure: error => new WorkFailed(generation, step, error));
@@ -152,9 +165,9 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     private sealed record WorkFailed(long Generation, long Step, Exception Error);
 }
 
-/// <summary>What every trainer on a node shares; it outlives trainer restarts.</summary>
+/// <summary>What every trainer on a node shares; it outlives trainer restarts. <paramref name="Node"/> is this node's cluster address.</summary>
 public sealed record TrainerContext(
-    ColmSettings Settings, DataMixture Data, InProcessCollectiveGroup Collectives, FaultInjector Faults, IActorRef Coordinator);
+    ColmSettings Settings, DataMixture Data, IDataPlane DataPlane, FaultInjector Faults, IActorRef Coordinator, string Node);
 
 public sealed class TrainerFailedException(int rank, long step, Exception cause)
     : Exception($"trainer rank {rank} failed at step {step}: {cause.Message}", cause);

@@ -23,7 +23,7 @@ public static class LocalRun
         using var telemetry = TelemetryPipeline.Start(new TelemetryOptions(s.Telemetry.Exporter,
             Path.Combine(plan.Run.Path, s.Telemetry.File), s.Telemetry.MetricInterval));
         using var instruments = new ColmInstruments(Path.GetFileName(plan.Run.Path));
-        using var collectives = new InProcessCollectiveGroup(s.Train.Trainers, s.Cluster.CollectiveTimeout);
+        using var dataPlane = new InProcessDataPlane(s.Train.Trainers, s.Cluster.CollectiveTimeout);
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
 
         var akkaConfig = ConfigurationFactory.ParseString(
@@ -44,7 +44,8 @@ public static class LocalRun
             var coordinator = system.ActorOf(ClusterSingletonProxy.Props("/user/coordinator",
                 ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), "coordinator-proxy");
             var faults = new FaultInjector(s.Train.Faults);
-            system.ActorOf(NodeGuardian.Props(new TrainerContext(s, plan.Data, collectives, faults, coordinator), s.Train.Trainers), "trainers");
+            var node = cluster.SelfAddress.ToString();
+            system.ActorOf(NodeGuardian.Props(new TrainerContext(s, plan.Data, dataPlane, faults, coordinator, node), s.Train.Trainers), "trainers");
 
             await using var onStop = stop.Register(() => coordinator.Tell(new StopRequested("interrupted")));
             return await completion.Task;
@@ -52,7 +53,7 @@ public static class LocalRun
         finally
         {
             // Wake any trainer still blocked in a collective so the actor system can stop.
-            collectives.Abort("run finished");
+            dataPlane.AbortAll("run finished");
             await system.Terminate().WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { });
         }
     }
