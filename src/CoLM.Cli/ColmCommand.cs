@@ -38,6 +38,23 @@ public static class ColmCommand
               Trains each method x seed on the same model, data, steps and learning rate and writes
               a comparison table (markdown + CSV) and loss plots (PNG); resumes a partly finished one.
 
+          colm node [--seed-nodes HOST:PORT,...] [--roles coordinator,trainer] [--host ADDR] [--public-host NAME]
+                    [--port N] [--devices cpu:N|auto] [--config FILE.conf]... [--set colm.key=value]...
+              Starts one cluster member that waits for runs (Ctrl-C or SIGTERM leaves the cluster).
+              With no seed nodes it starts a new cluster; others join it with --seed-nodes.
+          colm train --cluster HOST:PORT [train options]
+              Submits the run to a running cluster (any member's address) and streams its progress;
+              every trainer of the cluster takes part. The run directory must be on storage all nodes share.
+          colm launch --nodes N [train options]
+              Starts N local node processes (node 0 coordinator, the rest trainers; N = 1 both) and
+              the run on them; prefixes their output with [node-i] and stops them when the run ends.
+          colm bench cluster [--set colm.train.steps=N] [--out FILE.md]
+              Per-step time of the same run in one process (2 trainers) and on 3 node processes
+              (coordinator + 2 trainer nodes over loopback TCP); reports the cluster's overhead.
+          colm bench allreduce [--ranks 2,4] [--sizes 1,4,16,64,256] [--iterations N] [--out FILE.md]
+              TCP ring all-reduce bus bandwidth (nccl-tests' busbw) on loopback against the loopback
+              TCP limit measured in the same run.
+
         Settings and their defaults: hocon/colm.conf. Example:
           colm train --set colm.train.steps=100 --set colm.selection.method=random
         """;
@@ -56,7 +73,12 @@ public static class ColmCommand
                 throw new UsageException($"unexpected argument '{cl.Arguments[0]}' for '{cl.Verb}'");
             return cl.Verb switch
             {
+                "train" when cl.Options.TryGetValue("cluster", out var seed) => await ClusterTrainAsync(cl, seed, expectedNodes: 0, external),
                 "train" => await TrainAsync(cl, external),
+                "node" => await NodeCommand.RunAsync(cl, external),
+                "launch" => await LaunchCommand.RunAsync(cl, external),
+                "bench cluster" => await ClusterOverheadBenchmark.RunAsync(cl, external),
+                "bench allreduce" => AllReduceBenchmark.Run([.. cl.Options.SelectMany(o => new[] { "--" + o.Key, o.Value })]),
                 "bench step" => StepBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench fidelity" => SketchFidelityBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench quality" => await QualityBenchmark.RunAsync(cl, external),
@@ -113,20 +135,7 @@ public static class ColmCommand
             }
             var result = await LocalRun.RunAsync(plan, progress, interrupt.Token);
             progress.EndLine();
-            switch (result.State)
-            {
-                case "failed":
-                    Console.Error.WriteLine($"colm: run failed: {result.Error}");
-                    return RunFailed;
-                default:
-                    if (!cl.Quiet)
-                    {
-                        Console.WriteLine();
-                        Console.WriteLine(File.ReadAllText(plan.Run.ReportFile));
-                        Console.WriteLine($"colm: {result.State} at step {result.Step}; run directory {result.RunDirectory}");
-                    }
-                    return interrupt.IsCancellationRequested && !external.IsCancellationRequested ? Interrupted : Ok;
-            }
+            return Finish(result, plan, cl.Quiet, interrupt.IsCancellationRequested && !external.IsCancellationRequested);
         }
         catch (Exception e)
         {
@@ -138,6 +147,68 @@ public static class ColmCommand
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    /// <summary>`colm train --cluster`: the same progress and report as a local run; the run happens on the cluster's nodes.</summary>
+    internal static async Task<int> ClusterTrainAsync(CommandLine cl, string seed, int expectedNodes, CancellationToken external)
+    {
+        var progress = new ConsoleProgress(cl.Quiet);
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(external);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (interrupt.IsCancellationRequested) return;
+            e.Cancel = true;
+            progress.OnNotice("interrupt: stopping after this step with a checkpoint (Ctrl-C again to abort)");
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        RunPlan? plan = null;
+        try
+        {
+            var submission = new ClusterSubmission(seed, cl.ConfigFiles, cl.Sets, cl.Resume, expectedNodes);
+            var result = await ClusterRunClient.RunAsync(submission, progress, start =>
+            {
+                plan = start.Plan;
+                if (cl.Quiet) return;
+                var s = start.Plan.Settings;
+                Console.WriteLine($"colm: run {start.Plan.Run.Path}");
+                foreach (var node in start.Nodes)
+                    Console.WriteLine($"colm: node {node.Node} roles {string.Join(",", node.Roles)} trainers {node.Trainers}");
+                Console.WriteLine($"colm: {start.Plan.Data.Train.Count} train / {start.Plan.Data.Heldout.Count} held-out examples; " +
+                                  $"{s.Selection.Method} L={s.Selection.Pool} b={s.Selection.TrainedPerStep}, {s.Train.Trainers} trainers on " +
+                                  $"{start.Nodes.Count(n => n.Trainers > 0)} node(s), {s.Train.Steps} steps" +
+                                  (start.Plan.ResumeFrom is { } r ? $", resuming from step {r.Step}" : ""));
+            }, interrupt.Token);
+            progress.EndLine();
+            return Finish(result, plan!, cl.Quiet, interrupt.IsCancellationRequested && !external.IsCancellationRequested);
+        }
+        catch (Exception e) when (e is ClusterRunException or ClusterJoinException)
+        {
+            progress.EndLine();
+            Console.Error.WriteLine($"colm: error: {e.Message}");
+            plan?.Run.WriteStatus("failed", e.Message, plan.ResumeFrom?.Step ?? 0);
+            return RunFailed;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static int Finish(RunResult result, RunPlan plan, bool quiet, bool interrupted)
+    {
+        if (result.State == "failed")
+        {
+            Console.Error.WriteLine($"colm: run failed: {result.Error}");
+            return RunFailed;
+        }
+        if (!quiet)
+        {
+            Console.WriteLine();
+            if (File.Exists(plan.Run.ReportFile)) Console.WriteLine(File.ReadAllText(plan.Run.ReportFile));
+            Console.WriteLine($"colm: {result.State} at step {result.Step}; run directory {result.RunDirectory}");
+        }
+        return interrupted ? Interrupted : Ok;
     }
 
     private static bool IsBadInput(Exception e) => e is UsageException or ConfigException or DataFormatException

@@ -38,6 +38,20 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 // Options of `eval`.
                 case "--max-new-tokens" or "--task" or "--labels" or "--dtype": options[a[2..]] = Value(); break;
                 case "--adapter": sets.Add("colm.model.adapter=" + Value()); break;
+                // `colm node`: shorthands for colm.cluster.*; lists are comma-separated.
+                case "--seed-nodes": sets.Add("colm.cluster.seed-nodes=" + HoconList(Value())); break;
+                case "--roles": sets.Add("colm.cluster.roles=" + HoconList(Value())); break;
+                case "--host": sets.Add("colm.cluster.hostname=" + Quoted(Value())); break;
+                case "--public-host": sets.Add("colm.cluster.public-hostname=" + Quoted(Value())); break;
+                case "--port": sets.Add("colm.cluster.port=" + Value()); break;
+                case "--devices": sets.Add("colm.cluster.devices=" + Quoted(Value())); break;
+                // `colm train --cluster HOST:PORT`, `colm launch --nodes N`.
+                case "--cluster" or "--nodes": options[a[2..]] = Value(); break;
+                // Options of `bench allreduce`.
+                case "--ranks" or "--sizes" or "--iterations": options[a[2..]] = Value(); break;
+                // Set by `colm launch` on the nodes it starts: they ignore Ctrl-C (the launcher
+                // stops them) and exit when the launcher's end of their stdin closes.
+                case "--managed": options["managed"] = "true"; break;
                 default:
                     if (a.StartsWith("--set=", StringComparison.Ordinal)) sets.Add(a["--set=".Length..]);
                     else if (a.StartsWith("--config=", StringComparison.Ordinal)) configs.Add(a["--config=".Length..]);
@@ -50,6 +64,11 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
         int verbWords = verb.Count > 0 && verb[0] is "bench" or "data" ? Math.Min(2, verb.Count) : Math.Min(1, verb.Count);
         return new CommandLine(string.Join(' ', verb.Take(verbWords)), configs, sets, resume, quiet, help, options, verb.Skip(verbWords).ToArray());
     }
+
+    private static string Quoted(string value) => "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+
+    private static string HoconList(string commaSeparated) =>
+        "[" + string.Join(", ", commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Quoted)) + "]";
 }
 
 public sealed class UsageException(string message) : Exception(message);

@@ -83,7 +83,9 @@ public static class SettingsReader
         if (faults.DivergeAtStep > 0 && faults.DivergeRank >= train.Trainers)
             throw new ConfigException("colm.train.fault-injection.diverge-rank", $"{faults.DivergeRank} is not a rank of {train.Trainers} trainers");
 
-        var cluster = new ClusterSettings(Str(c, "colm.cluster.hostname"), NonNegative(c, "colm.cluster.port"),
+        var cluster = new ClusterSettings(Str(c, "colm.cluster.hostname"), Str(c, "colm.cluster.public-hostname"),
+            NonNegative(c, "colm.cluster.port"), SeedNodes(c, "colm.cluster.seed-nodes"), Roles(c, "colm.cluster.roles"),
+            Devices(c, "colm.cluster.devices"), Duration(c, "colm.cluster.join-timeout"),
             Duration(c, "colm.cluster.phase-timeout"), Duration(c, "colm.cluster.collective-timeout"));
         var telemetry = new TelemetrySettings(OneOf(c, "colm.telemetry.exporter", "none", "console", "file"),
             Str(c, "colm.telemetry.file"), Duration(c, "colm.telemetry.metric-interval"));
@@ -164,6 +166,37 @@ public static class SettingsReader
         if (!v.IsArray()) throw new FormatException();
         return (IReadOnlyList<string>)v.GetArray().Select(x => x.GetString()).ToArray();
     });
+
+    /// <summary>"host:port" entries; the Akka address is built from them at start.</summary>
+    private static IReadOnlyList<string> SeedNodes(Config c, string p)
+    {
+        var seeds = StrList(c, p);
+        foreach (var seed in seeds)
+        {
+            int colon = seed.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(seed.AsSpan(colon + 1), out int port) || port is < 1 or > 65535)
+                throw new ConfigException(p, $"'{seed}' is not host:port (e.g. 10.0.0.1:2551)");
+        }
+        return seeds;
+    }
+
+    private static IReadOnlyList<string> Roles(Config c, string p)
+    {
+        var roles = StrList(c, p);
+        foreach (var role in roles)
+            if (role is not (ClusterSettings.CoordinatorRole or ClusterSettings.TrainerRole))
+                throw new ConfigException(p, $"unknown role '{role}'; expected coordinator and/or trainer");
+        if (roles.Count == 0) throw new ConfigException(p, "a node needs at least one role: coordinator and/or trainer");
+        return roles;
+    }
+
+    private static DeviceSpec Devices(Config c, string p)
+    {
+        var spec = DeviceSpec.TryParse(Str(c, p), out string error) ?? throw new ConfigException(p, $"'{Str(c, p)}': {error}");
+        if (spec.IsCuda)
+            throw new ConfigException(p, $"'{spec}': trainer replicas run on the CPU only in this version (GPU placement is not implemented yet); use cpu:N");
+        return spec;
+    }
 
     private static IReadOnlyList<string>? SmallSources(Config c, string p)
     {

@@ -49,6 +49,19 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         return new RunPlan(settings, layered, data, run, null);
     }
 
+    /// <summary>
+    /// A run submitted to a cluster node: the client's resolved configuration, read over the
+    /// embedded defaults with the same unknown-key check as a local run.
+    /// </summary>
+    public static (Config Config, ColmSettings Settings) ReadSubmitted(string resolvedConfig)
+    {
+        var defaults = HoconSources.Defaults();
+        var parsed = ConfigurationFactory.ParseString(resolvedConfig);
+        HoconSources.RejectUnknownKeys(parsed, defaults, "the submitted run configuration");
+        var layered = parsed.WithFallback(defaults);
+        return (layered, SettingsReader.Read(layered));
+    }
+
     /// <summary>Embedded defaults, then each file, then COLM__* environment variables, then each --set; unknown keys refused.</summary>
     public static Config Layer(Config? baseConfig, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets)
     {

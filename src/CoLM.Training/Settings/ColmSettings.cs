@@ -87,6 +87,16 @@ public sealed record TrainSettings(
     public int ThreadsFor(int cores) => ThreadsPerTrainer > 0 ? ThreadsPerTrainer : Math.Max(1, cores / Math.Max(1, Trainers));
 }
 
-public sealed record ClusterSettings(string Hostname, int Port, TimeSpan PhaseTimeout, TimeSpan CollectiveTimeout);
+public sealed record ClusterSettings(
+    string Hostname, string PublicHostname, int Port, IReadOnlyList<string> SeedNodes, IReadOnlyList<string> Roles, DeviceSpec Devices,
+    TimeSpan JoinTimeout, TimeSpan PhaseTimeout, TimeSpan CollectiveTimeout)
+{
+    public const string CoordinatorRole = "coordinator", TrainerRole = "trainer";
+
+    /// <summary>The address peers use to reach this node.</summary>
+    public string AdvertisedHostname => PublicHostname.Length > 0 ? PublicHostname : Hostname;
+
+    public bool HasRole(string role) => Roles.Contains(role);
+}
 
 public sealed record TelemetrySettings(string Exporter, string File, TimeSpan MetricInterval);

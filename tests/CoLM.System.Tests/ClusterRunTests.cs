@@ -1,0 +1,98 @@
+using CoLM.Cluster.Runs;
+
+namespace CoLM.System.Tests;
+
+/// <summary>
+/// The distributed run for real: `colm node` processes on loopback forming an Akka cluster over
+/// TCP, trainers in different processes all-reducing over the TCP ring, a `colm train --cluster`
+/// process submitting the run.
+/// </summary>
+public sealed class ClusterRunTests : IDisposable
+{
+    private const int Steps = 20;
+    private readonly TinyRun _tiny = new();
+
+    // One libtorch thread per trainer in both layouts: the in-process run's trainers then do
+    // exactly the arithmetic of the node processes' trainers.
+    private static readonly string[] SameThreads = ["colm.train.threads-per-trainer=1"];
+
+    public void Dispose() => _tiny.Dispose();
+
+    [Fact]
+    public async Task Three_node_processes_train_bit_identical_parameters_to_one_process_with_the_same_trainers()
+    {
+        var local = await _tiny.TrainAsync("local", [$"colm.train.steps={Steps}", .. SameThreads]);
+        Assert.Equal("completed", local.State);
+
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, SameThreads);
+        var submit = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
+            .. SetArgs(_tiny.Sets("cluster", [$"colm.train.steps={Steps}", .. SameThreads]))]);
+
+        Assert.True(submit.ExitCode == 0, $"exit {submit.ExitCode}\n{submit.Stderr}\nnode 1:\n{nodes.Output(1)}");
+        // Two trainer nodes with one device each: the same world size as the local run's two trainers.
+        Assert.Contains("colm.train.trainers = 2", File.ReadAllText(Path.Combine(_tiny.RunPath("cluster"), "config.conf")).Replace("\"", ""));
+        Assert.Equal(TinyRun.FinalState(_tiny.RunPath("local"), Steps), TinyRun.FinalState(_tiny.RunPath("cluster"), Steps));
+        Assert.Equal(StepLosses(_tiny.RunPath("local")), StepLosses(_tiny.RunPath("cluster")));
+    }
+
+    [Fact]
+    public async Task Killing_a_trainer_node_mid_run_stops_the_run_clearly_and_leaves_the_last_checkpoint_loadable()
+    {
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, SameThreads);
+        var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
+            .. SetArgs(_tiny.Sets("killed", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
+        var run = _tiny.RunPath("killed");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (!File.Exists(Path.Combine(run, "metrics.jsonl")) || !File.ReadAllText(Path.Combine(run, "metrics.jsonl")).Contains("\"kind\":\"checkpoint\""))
+        {
+            Assert.False(submit.IsCompleted, "the run ended before the node was killed: " + (submit.IsCompleted ? submit.Result.Stderr : ""));
+            Assert.True(DateTime.UtcNow < deadline, "no checkpoint within 90 s");
+            await Task.Delay(100);
+        }
+
+        nodes.Kill(2);
+        var outcome = await submit;
+
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.Contains("run failed", outcome.Stderr);
+        Assert.Contains("checkpoint", outcome.Stderr);
+        Assert.DoesNotContain("   at ", outcome.Stderr); // a message, not a stack trace
+        var status = File.ReadAllText(Path.Combine(run, "status.json"));
+        Assert.Contains("failed", status);
+        var latest = CheckpointStore.Latest(RunDirectory.OpenExisting(run));
+        Assert.NotNull(latest);
+        // Intact means usable: the run resumes from it in one process and finishes.
+        var resumed = await TinyRun.ResumeAsync(run, $"colm.train.steps={latest.Step + 2}", "colm.train.trainers=2");
+        Assert.Equal("completed", resumed.State);
+        Assert.Equal(latest.Step + 2, resumed.Step);
+    }
+
+    [Fact]
+    public async Task Launch_starts_the_nodes_streams_their_output_with_a_prefix_and_stops_them_at_the_end()
+    {
+        var outcome = await ColmProcess.RunAsync(_tiny.Root, ["launch", "--nodes", "2",
+            .. SetArgs(_tiny.Sets("launched", ["colm.train.steps=3", .. SameThreads]))]);
+
+        Assert.True(outcome.ExitCode == 0, $"exit {outcome.ExitCode}\n{outcome.Stdout}\n{outcome.Stderr}");
+        Assert.Contains("[node-0] colm node: node up at", outcome.Stdout);
+        Assert.Contains("[node-1] colm node: node up at", outcome.Stdout);
+        Assert.Contains("[node-1] colm node: leaving the cluster", outcome.Stdout);
+        Assert.Contains("completed at step 3", outcome.Stdout);
+    }
+
+    [Fact]
+    public async Task A_cluster_that_cannot_be_reached_is_reported_by_address_within_the_join_timeout()
+    {
+        var outcome = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", "127.0.0.1:1", "--set", "colm.cluster.join-timeout=3s",
+            .. SetArgs(_tiny.Sets("nowhere"))]);
+
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.Contains("could not join the cluster through 127.0.0.1:1", outcome.Stderr);
+    }
+
+    private static string[] SetArgs(IEnumerable<string> sets) => [.. sets.SelectMany(s => new[] { "--set", s })];
+
+    private static string[] StepLosses(string run) =>
+        [.. File.ReadLines(Path.Combine(run, "metrics.jsonl")).Where(l => l.Contains("\"kind\":\"step\""))
+            .Select(l => l[l.IndexOf("\"loss\"", StringComparison.Ordinal)..].Split(',')[0])];
+}

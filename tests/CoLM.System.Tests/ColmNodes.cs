@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace CoLM.System.Tests;
+
+/// <summary>Real `colm node` processes on loopback: node 0 is the seed (and coordinator), the rest trainers.</summary>
+public sealed class ColmNodes : IDisposable
+{
+    private readonly List<(Process Process, StringBuilder Output)> _nodes = new();
+
+    private ColmNodes(int seedPort) => SeedPort = seedPort;
+
+    public int SeedPort { get; }
+
+    public string Seed => $"127.0.0.1:{SeedPort}";
+
+    public int Count => _nodes.Count;
+
+    /// <summary>Starts a coordinator node and <paramref name="trainerNodes"/> trainer nodes, and waits until each says it is up.</summary>
+    public static async Task<ColmNodes> StartAsync(string workingDirectory, int trainerNodes, params string[] sets)
+    {
+        var nodes = new ColmNodes(FreePort());
+        nodes.Start(workingDirectory, ["--roles", "coordinator", "--port", nodes.SeedPort.ToString()], sets);
+        await nodes.WaitForOutput(0, "node up at", TimeSpan.FromSeconds(60));
+        for (int i = 0; i < trainerNodes; i++)
+            nodes.Start(workingDirectory, ["--roles", "trainer", "--port", "0", "--seed-nodes", nodes.Seed], sets);
+        for (int i = 1; i <= trainerNodes; i++) await nodes.WaitForOutput(i, "node up at", TimeSpan.FromSeconds(60));
+        return nodes;
+    }
+
+    public string Output(int node)
+    {
+        lock (_nodes[node].Output) return _nodes[node].Output.ToString();
+    }
+
+    public void Kill(int node) => _nodes[node].Process.Kill(entireProcessTree: true);
+
+    public async Task WaitForOutput(int node, string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Output(node).Contains(text, StringComparison.Ordinal))
+        {
+            if (_nodes[node].Process.HasExited || DateTime.UtcNow > deadline)
+                throw new TimeoutException($"node {node} did not print '{text}'; its output:\n{Output(node)}");
+            await Task.Delay(100);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (process, _) in _nodes)
+        {
+            try
+            {
+                if (!process.HasExited) process.Kill(entireProcessTree: true);
+                process.WaitForExit(10_000);
+            }
+            catch (InvalidOperationException)
+            {
+                // Never started or already reaped.
+            }
+            process.Dispose();
+        }
+    }
+
+    private void Start(string workingDirectory, string[] args, string[] sets)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "colm.dll"));
+        start.ArgumentList.Add("node");
+        start.ArgumentList.Add("--managed");
+        start.ArgumentList.Add("--host");
+        start.ArgumentList.Add("127.0.0.1");
+        foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var s in sets)
+        {
+            start.ArgumentList.Add("--set");
+            start.ArgumentList.Add(s);
+        }
+        var process = Process.Start(start)!;
+        var output = new StringBuilder();
+        DataReceivedEventHandler append = (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (output) output.AppendLine(e.Data);
+        };
+        process.OutputDataReceived += append;
+        process.ErrorDataReceived += append;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _nodes.Add((process, output));
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
