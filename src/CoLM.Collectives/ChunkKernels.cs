@@ -3,7 +3,8 @@ using System.Numerics;
 namespace CoLM.Collectives;
 
 /// <summary>
-/// The arithmetic of the in-process group: rank r works on chunk r of every rank's buffer. Each
+/// The arithmetic of the in-process group: rank r works on chunk r of every rank's buffer.
+/// Chunk bounds and summation order are the canonical ones of <see cref="RingReductionOrder"/>. Each
 /// element is read from every rank and written back to every rank by the same thread, so the
 /// whole all-reduce touches each byte twice (one read, one write) and needs no staging copy.
 /// </summary>
@@ -22,21 +23,24 @@ internal static unsafe class ChunkKernels
     }
 
     /// <summary>
-    /// For each element in [start, end): sum over ranks in rank order 0..n-1, then store the sum in
-    /// every rank's buffer. Vector lanes are independent IEEE additions, so the bits do not depend
-    /// on the vector width or on where a chunk edge falls.
+    /// For each element in [start, end) of chunk <paramref name="chunk"/>: sum over ranks in the
+    /// canonical ring order of <see cref="RingReductionOrder"/> (a left fold starting at rank
+    /// chunk + 1 and ending with rank chunk), then store the sum in every rank's buffer. Vector
+    /// lanes are independent IEEE additions, so the bits do not depend on the vector width or on
+    /// where a chunk edge falls.
     /// </summary>
-    public static void SumInRankOrder(nint[] buffers, int start, int end)
+    public static void SumInRingOrder(nint[] buffers, int chunk, int start, int end)
     {
         var n = buffers.Length;
+        var first = RingReductionOrder.FirstRank(chunk, n);
         var i = start;
         if (Vector.IsHardwareAccelerated)
         {
             var width = Vector<float>.Count;
             for (; i <= end - width; i += width)
             {
-                var sum = Vector.Load((float*)buffers[0] + i);
-                for (var r = 1; r < n; r++)
+                var sum = Vector.Load((float*)buffers[first] + i);
+                for (int k = 1, r = Next(first, n); k < n; k++, r = Next(r, n))
                 {
                     sum += Vector.Load((float*)buffers[r] + i);
                 }
@@ -50,8 +54,8 @@ internal static unsafe class ChunkKernels
 
         for (; i < end; i++)
         {
-            var sum = ((float*)buffers[0])[i];
-            for (var r = 1; r < n; r++)
+            var sum = ((float*)buffers[first])[i];
+            for (int k = 1, r = Next(first, n); k < n; k++, r = Next(r, n))
             {
                 sum += ((float*)buffers[r])[i];
             }
@@ -75,6 +79,8 @@ internal static unsafe class ChunkKernels
             }
         }
     }
+
+    private static int Next(int rank, int worldSize) => rank + 1 == worldSize ? 0 : rank + 1;
 
     private static int Edge(int count, int rank, int worldSize, int elementSize)
     {

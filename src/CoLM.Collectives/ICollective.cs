@@ -16,8 +16,10 @@ public interface ICollective
 
     /// <summary>
     /// In-place sum across ranks. Every rank must pass a buffer of the same length. The result is
-    /// bit-identical on every rank and independent of thread timing: each element is summed in rank
-    /// order 0..n-1.
+    /// bit-identical on every rank, independent of thread timing, and the same for every backend:
+    /// each element is summed in the canonical order of <see cref="RingReductionOrder"/> (chunk c
+    /// of the buffer is folded starting at rank c + 1 and ending with rank c; for two ranks that
+    /// is rank order).
     /// </summary>
     void AllReduceSum(Span<float> buffer, CancellationToken cancellationToken = default);
 

@@ -151,8 +151,8 @@ public sealed partial class InProcessCollectiveGroup
 
         if (slot.Op == CollectiveOp.AllReduceSum)
         {
-            var (start, end) = ChunkKernels.Bounds(slot.Length, rank, WorldSize, sizeof(float));
-            ChunkKernels.SumInRankOrder(slot.Pointers, start, end);
+            var (start, end) = RingReductionOrder.ChunkBounds(slot.Length, rank, WorldSize);
+            ChunkKernels.SumInRingOrder(slot.Pointers, rank, start, end);
         }
         else
         {

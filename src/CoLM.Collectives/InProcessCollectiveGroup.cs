@@ -5,8 +5,8 @@ namespace CoLM.Collectives;
 /// <para>
 /// A call is a rendezvous in two barriers. Arrive: each rank publishes a pointer to its pinned
 /// span; the last to arrive checks that everyone brought the same operation and length. Work:
-/// rank r handles chunk r of every rank's buffer (sums it in rank order and writes the sum back
-/// to all of them, or copies the root's bytes to all of them). Finish: nobody returns until every
+/// rank r handles chunk r of every rank's buffer (sums it in the canonical order of
+/// <see cref="RingReductionOrder"/> and writes the sum back to all of them, or copies the root's bytes to all of them). Finish: nobody returns until every
 /// rank is done, because until then a peer may still be writing into its buffer.
 /// </para>
 /// <para>

@@ -1,3 +1,4 @@
+using CoLM.Collectives;
 using Xunit;
 using Xunit.Sdk;
 
@@ -28,6 +29,33 @@ internal static class Floats
             for (var i = 0; i < sum.Length; i++)
             {
                 sum[i] += input[i];
+            }
+        }
+
+        return sum;
+    }
+
+    /// <summary>
+    /// The canonical all-reduce result: chunk c (bounds from <see cref="RingReductionOrder.ChunkBounds"/>)
+    /// is a left fold over ranks c + 1, c + 2, ..., c (mod n), one rounding per addition.
+    /// </summary>
+    public static float[] SumInRingOrder(float[][] inputs)
+    {
+        var n = inputs.Length;
+        var length = inputs[0].Length;
+        var sum = new float[length];
+        for (var chunk = 0; chunk < n; chunk++)
+        {
+            var (start, end) = RingReductionOrder.ChunkBounds(length, chunk, n);
+            for (var i = start; i < end; i++)
+            {
+                var acc = inputs[(chunk + 1) % n][i];
+                for (var k = 2; k <= n; k++)
+                {
+                    acc += inputs[(chunk + k) % n][i];
+                }
+
+                sum[i] = acc;
             }
         }
 
