@@ -78,7 +78,6 @@ public static class ColmCommand
                 "node" => await NodeCommand.RunAsync(cl, external),
                 "launch" => await LaunchCommand.RunAsync(cl, external),
                 "bench cluster" => await ClusterOverheadBenchmark.RunAsync(cl, external),
-                "bench allreduce" => AllReduceBenchmark.Run([.. cl.Options.SelectMany(o => new[] { "--" + o.Key, o.Value })]),
                 "bench step" => StepBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench fidelity" => SketchFidelityBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench quality" => await QualityBenchmark.RunAsync(cl, external),

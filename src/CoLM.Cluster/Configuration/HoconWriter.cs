@@ -20,6 +20,14 @@ public static class HoconWriter
         return sb.ToString();
     }
 
+    /// <summary>
+    /// Akka's HOCON reports `[]` as neither an array nor empty: its elements are an empty array
+    /// and, when a comment follows on the line, a whitespace literal.
+    /// </summary>
+    public static bool IsEmptyList(HoconValue value) =>
+        value.Values.Any(e => e.IsArray())
+        && value.Values.All(e => e.IsArray() ? e.GetArray().Count == 0 : e.IsString() && e.GetString().Trim().Length == 0);
+
     private static void WriteValue(StringBuilder sb, HoconValue value, int depth)
     {
         if (value.IsObject())
@@ -32,6 +40,10 @@ public static class HoconWriter
                 sb.AppendLine();
             }
             sb.Append(' ', 2 * depth).Append('}');
+        }
+        else if (IsEmptyList(value))
+        {
+            sb.Append("[]");
         }
         else if (value.IsArray())
         {

@@ -163,6 +163,7 @@ public static class SettingsReader
     private static IReadOnlyList<string> StrList(Config c, string p) => Get(c, p, "a list of strings", () =>
     {
         var v = c.GetValue(p);
+        if (HoconWriter.IsEmptyList(v)) return (IReadOnlyList<string>)[];
         if (!v.IsArray()) throw new FormatException();
         return (IReadOnlyList<string>)v.GetArray().Select(x => x.GetString()).ToArray();
     });

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using CoLM.Cluster.Actors;
 using CoLM.Collectives;
+using CoLM.Collectives.Tcp;
 using CoLM.Training.Settings;
 
 namespace CoLM.Cluster.Hosting;
@@ -32,7 +33,7 @@ public static class NodeHost
             say($"node up at {cluster.SelfAddress} (roles: {string.Join(", ", c.Roles)}; trainers: " +
                 (c.HasRole(ClusterSettings.TrainerRole) ? c.Devices.ToString() : "none") + ")");
 
-            using var onStop = stop.Register(() => shutdown.TrySetResult("interrupted"));
+            using var onStop = stop.Register(() => shutdown.TrySetResult("stopped"));
             string reason = await shutdown.Task;
             say($"leaving the cluster ({reason})");
             await cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
