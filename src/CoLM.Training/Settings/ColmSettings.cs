@@ -89,4 +89,6 @@ public sealed record TrainSettings(
 
 public sealed record ClusterSettings(string Hostname, int Port, TimeSpan PhaseTimeout, TimeSpan CollectiveTimeout);
 
-public sealed record TelemetrySettings(string Exporter, string File, TimeSpan MetricInterval);
+/// <summary>colm.telemetry: Exporter is "none" or a comma-separated list of console, file, prometheus.</summary>
+public sealed record TelemetrySettings(
+    string Exporter, string File, TimeSpan MetricInterval, string PrometheusHost = "127.0.0.1", int PrometheusPort = 9464);
