@@ -1,16 +1,58 @@
 namespace CoLM.Telemetry;
 
 /// <summary>
-/// Where telemetry goes. <paramref name="Exporter"/>: "none" (nothing is collected), "console"
-/// (the OpenTelemetry console exporters) or "file" (JSON lines appended to <paramref name="FilePath"/>).
-/// <paramref name="MetricInterval"/>: how often metrics are collected and exported; spans are
-/// exported in batches and everything is flushed when the pipeline is disposed.
+/// Where telemetry goes. <paramref name="Exporter"/>: "none" (nothing is collected), or one or more
+/// of "console" (the OpenTelemetry console exporters), "file" (JSON lines appended to
+/// <paramref name="FilePath"/>) and "prometheus" (metrics served in the Prometheus text format at
+/// http://<paramref name="PrometheusHost"/>:<paramref name="PrometheusPort"/>/metrics), separated by
+/// commas, e.g. "file,prometheus".
+/// <paramref name="MetricInterval"/>: how often metrics are pushed to the console and file
+/// exporters (Prometheus pulls: each scrape collects); spans are exported in batches and everything
+/// is flushed when the pipeline is disposed.
+/// <paramref name="PrometheusHost"/>: the address the endpoint listens on; "0.0.0.0", "*" or "+"
+/// listen on every interface and answer whatever host name the scraper used (containers).
 /// </summary>
-public sealed record TelemetryOptions(string Exporter, string FilePath, TimeSpan MetricInterval)
+public sealed record TelemetryOptions(
+    string Exporter,
+    string FilePath,
+    TimeSpan MetricInterval,
+    string PrometheusHost = TelemetryOptions.DefaultPrometheusHost,
+    int PrometheusPort = TelemetryOptions.DefaultPrometheusPort)
 {
     public const string NoneExporter = "none";
     public const string ConsoleExporter = "console";
     public const string FileExporter = "file";
+    public const string PrometheusExporter = "prometheus";
 
-    public static readonly IReadOnlyList<string> Exporters = [NoneExporter, ConsoleExporter, FileExporter];
+    public const string DefaultPrometheusHost = "127.0.0.1";
+    public const int DefaultPrometheusPort = 9464;
+
+    /// <summary>The path Prometheus scrapes.</summary>
+    public const string PrometheusPath = "/metrics";
+
+    public static readonly IReadOnlyList<string> Exporters = [NoneExporter, ConsoleExporter, FileExporter, PrometheusExporter];
+
+    /// <summary>
+    /// The exporters named by a comma-separated <paramref name="exporter"/> value, each once, in
+    /// order; empty for "none".
+    /// </summary>
+    /// <exception cref="ArgumentException">An unknown name, an empty entry, or "none" combined with another exporter.</exception>
+    public static IReadOnlyList<string> ParseExporters(string? exporter)
+    {
+        var names = (exporter ?? "").Split(',').Select(x => x.Trim().ToLowerInvariant()).ToList();
+        foreach (string name in names)
+        {
+            if (!Exporters.Contains(name))
+                throw new ArgumentException(
+                    $"Unknown telemetry exporter '{name}' in '{exporter}'; expected one of: {string.Join(", ", Exporters)}, or several separated by commas (e.g. file,prometheus).",
+                    nameof(exporter));
+        }
+        if (names.Contains(NoneExporter))
+        {
+            if (names.Any(n => n != NoneExporter))
+                throw new ArgumentException($"Telemetry exporter '{exporter}': none cannot be combined with other exporters.", nameof(exporter));
+            return [];
+        }
+        return names.Distinct(StringComparer.Ordinal).ToList();
+    }
 }

@@ -7,40 +7,85 @@ namespace CoLM.Telemetry;
 /// <summary>
 /// The process's OpenTelemetry providers: a MeterProvider listening to <see cref="ColmTelemetry.MeterName"/>
 /// and a TracerProvider listening to <see cref="ColmTelemetry.ActivitySourceName"/>, exporting as
-/// <see cref="TelemetryOptions"/> says. Start one per process at startup; Dispose at shutdown flushes
-/// the last spans and a final metric collection before closing the output.
+/// <see cref="TelemetryOptions"/> says (one or more of console, file, prometheus). Start one per
+/// process at startup (the prometheus exporter holds a port); Dispose at shutdown flushes the last
+/// spans and a final metric collection before closing the output.
 /// </summary>
 public sealed class TelemetryPipeline : IDisposable
 {
     private readonly MeterProvider? _meterProvider;
     private readonly TracerProvider? _tracerProvider;
     private readonly JsonLinesFile? _file;
+    private readonly PrometheusEndpoint? _prometheus;
     private bool _disposed;
 
-    private TelemetryPipeline(MeterProvider? meterProvider, TracerProvider? tracerProvider, JsonLinesFile? file)
+    private TelemetryPipeline(MeterProvider? meterProvider, TracerProvider? tracerProvider, JsonLinesFile? file,
+        PrometheusEndpoint? prometheus = null)
     {
         _meterProvider = meterProvider;
         _tracerProvider = tracerProvider;
         _file = file;
+        _prometheus = prometheus;
     }
 
-    /// <exception cref="ArgumentException">Unknown exporter, missing file path, or a non-positive interval.</exception>
+    /// <summary>The scrape URL of the prometheus exporter, or null when it is not enabled.</summary>
+    public string? PrometheusUrl => _prometheus?.Url;
+
+    /// <exception cref="ArgumentException">Unknown exporter, missing file path, a non-positive interval, or a bad Prometheus port.</exception>
+    /// <exception cref="InvalidOperationException">The Prometheus endpoint could not listen (port in use, address not local).</exception>
     public static TelemetryPipeline Start(TelemetryOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        string exporter = options.Exporter?.Trim().ToLowerInvariant() ?? "";
-        switch (exporter)
+        var exporters = TelemetryOptions.ParseExporters(options.Exporter);
+        if (exporters.Count == 0)
+            return new TelemetryPipeline(null, null, null);
+
+        bool pushes = exporters.Contains(TelemetryOptions.ConsoleExporter) || exporters.Contains(TelemetryOptions.FileExporter);
+        int intervalMs = pushes ? ExportIntervalMilliseconds(options) : 0;
+        if (exporters.Contains(TelemetryOptions.FileExporter) && string.IsNullOrWhiteSpace(options.FilePath))
+            throw new ArgumentException("The file telemetry exporter needs a file path.", nameof(options));
+        if (exporters.Contains(TelemetryOptions.PrometheusExporter))
+            ValidatePrometheus(options);
+
+        JsonLinesFile? file = null;
+        PrometheusEndpoint? prometheus = null;
+        MeterProvider? meterProvider = null;
+        try
         {
-            case TelemetryOptions.NoneExporter:
-                return new TelemetryPipeline(null, null, null);
-            case TelemetryOptions.ConsoleExporter:
-                return StartConsole(ExportIntervalMilliseconds(options));
-            case TelemetryOptions.FileExporter:
-                return StartFile(options.FilePath, ExportIntervalMilliseconds(options));
-            default:
-                throw new ArgumentException(
-                    $"Unknown telemetry exporter '{options.Exporter}'; expected one of: {string.Join(", ", TelemetryOptions.Exporters)}.",
-                    nameof(options));
+            var meters = Sdk.CreateMeterProviderBuilder().AddMeter(ColmTelemetry.MeterName);
+            TracerProviderBuilder? traces = null;
+            foreach (string exporter in exporters)
+            {
+                switch (exporter)
+                {
+                    case TelemetryOptions.ConsoleExporter:
+                        meters.AddConsoleExporter((_, reader) =>
+                            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = intervalMs);
+                        traces ??= Sdk.CreateTracerProviderBuilder().AddSource(ColmTelemetry.ActivitySourceName);
+                        traces.AddConsoleExporter();
+                        break;
+                    case TelemetryOptions.FileExporter:
+                        file = new JsonLinesFile(options.FilePath);
+                        meters.AddReader(new PeriodicExportingMetricReader(new JsonLinesMetricExporter(file), intervalMs));
+                        traces ??= Sdk.CreateTracerProviderBuilder().AddSource(ColmTelemetry.ActivitySourceName);
+                        traces.AddProcessor(new BatchActivityExportProcessor(new JsonLinesSpanExporter(file)));
+                        break;
+                    case TelemetryOptions.PrometheusExporter:
+                        prometheus = new PrometheusEndpoint(options.PrometheusHost, options.PrometheusPort);
+                        meters.AddReader(prometheus.Reader);
+                        break;
+                }
+            }
+            meterProvider = meters.Build();
+            var tracerProvider = traces?.Build();
+            return new TelemetryPipeline(meterProvider, tracerProvider, file, prometheus);
+        }
+        catch
+        {
+            prometheus?.Dispose();
+            meterProvider?.Dispose();
+            file?.Dispose();
+            throw;
         }
     }
 
@@ -49,50 +94,21 @@ public sealed class TelemetryPipeline : IDisposable
         if (_disposed)
             return;
         _disposed = true;
-        // Providers first: their shutdown exports what is still buffered, into the file that
-        // is closed last.
+        // The endpoint stops answering first; then the providers, whose shutdown exports what is
+        // still buffered into the file that is closed last.
+        _prometheus?.Dispose();
         _tracerProvider?.Dispose();
         _meterProvider?.Dispose();
         _file?.Dispose();
     }
 
-    private static TelemetryPipeline StartConsole(int intervalMs)
+    private static void ValidatePrometheus(TelemetryOptions options)
     {
-        var meterProvider = Sdk.CreateMeterProviderBuilder()
-            .AddMeter(ColmTelemetry.MeterName)
-            .AddConsoleExporter((_, reader) =>
-                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = intervalMs)
-            .Build();
-        var tracerProvider = Sdk.CreateTracerProviderBuilder()
-            .AddSource(ColmTelemetry.ActivitySourceName)
-            .AddConsoleExporter()
-            .Build();
-        return new TelemetryPipeline(meterProvider, tracerProvider, null);
-    }
-
-    private static TelemetryPipeline StartFile(string filePath, int intervalMs)
-    {
-        if (string.IsNullOrWhiteSpace(filePath))
-            throw new ArgumentException("The file telemetry exporter needs a file path.", nameof(filePath));
-
-        var file = new JsonLinesFile(filePath);
-        try
-        {
-            var meterProvider = Sdk.CreateMeterProviderBuilder()
-                .AddMeter(ColmTelemetry.MeterName)
-                .AddReader(new PeriodicExportingMetricReader(new JsonLinesMetricExporter(file), intervalMs))
-                .Build();
-            var tracerProvider = Sdk.CreateTracerProviderBuilder()
-                .AddSource(ColmTelemetry.ActivitySourceName)
-                .AddProcessor(new BatchActivityExportProcessor(new JsonLinesSpanExporter(file)))
-                .Build();
-            return new TelemetryPipeline(meterProvider, tracerProvider, file);
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
+        if (options.PrometheusPort is < 1 or > 65535)
+            throw new ArgumentException(
+                $"Prometheus port must be between 1 and 65535, got {options.PrometheusPort}.", nameof(options));
+        if (string.IsNullOrWhiteSpace(options.PrometheusHost))
+            throw new ArgumentException("The prometheus telemetry exporter needs a host (e.g. 127.0.0.1 or 0.0.0.0).", nameof(options));
     }
 
     private static int ExportIntervalMilliseconds(TelemetryOptions options)

@@ -38,11 +38,27 @@ public sealed class ConfigTests
     [InlineData("colm.selection.source-balancing=maybe", "colm.selection.source-balancing")]
     [InlineData("colm.selection.weights=heavy", "colm.selection.weights")]
     [InlineData("training.steps=1", "training.steps")]
+    [InlineData("colm.telemetry.exporter=otlp", "colm.telemetry.exporter")]
+    [InlineData("colm.telemetry.exporter=none,file", "colm.telemetry.exporter")]
+    [InlineData("colm.telemetry.prometheus-port=70000", "colm.telemetry.prometheus-port")]
+    [InlineData("colm.telemetry.prometheus-host=", "colm.telemetry.prometheus-host")]
     public void Bad_values_name_their_path(string set, string path)
     {
         var e = Assert.Throws<ConfigException>(() => Read(set));
         Assert.Equal(path, e.Path);
         Assert.StartsWith($"config {path}:", e.Message);
+    }
+
+    [Fact]
+    public void Telemetry_exporters_combine_and_the_prometheus_endpoint_is_configurable()
+    {
+        var t = Read("colm.telemetry.exporter= File , prometheus", "colm.telemetry.prometheus-host=0.0.0.0",
+            "colm.telemetry.prometheus-port=9500").Telemetry;
+        Assert.Equal("file,prometheus", t.Exporter);
+        Assert.Equal("0.0.0.0", t.PrometheusHost);
+        Assert.Equal(9500, t.PrometheusPort);
+        var defaults = Read().Telemetry;
+        Assert.Equal(("127.0.0.1", 9464), (defaults.PrometheusHost, defaults.PrometheusPort));
     }
 
     [Fact]

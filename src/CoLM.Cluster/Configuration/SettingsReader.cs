@@ -87,8 +87,9 @@ public static class SettingsReader
             NonNegative(c, "colm.cluster.port"), SeedNodes(c, "colm.cluster.seed-nodes"), Roles(c, "colm.cluster.roles"),
             Devices(c, "colm.cluster.devices"), Duration(c, "colm.cluster.join-timeout"),
             Duration(c, "colm.cluster.phase-timeout"), Duration(c, "colm.cluster.collective-timeout"));
-        var telemetry = new TelemetrySettings(OneOf(c, "colm.telemetry.exporter", "none", "console", "file"),
-            Str(c, "colm.telemetry.file"), Duration(c, "colm.telemetry.metric-interval"));
+        var telemetry = new TelemetrySettings(Exporters(c, "colm.telemetry.exporter"),
+            Str(c, "colm.telemetry.file"), Duration(c, "colm.telemetry.metric-interval"),
+            NonEmpty(c, "colm.telemetry.prometheus-host"), Port(c, "colm.telemetry.prometheus-port"));
 
         return new ColmSettings(run, model, data, selection, train, cluster, telemetry);
     }
@@ -159,6 +160,28 @@ public static class SettingsReader
         string v = Str(c, p);
         return allowed.Contains(v) ? v : throw new ConfigException(p, $"'{v}' is not one of {string.Join(" | ", allowed)}");
     }
+
+    /// <summary>"none" or a comma-separated list of telemetry exporters; returned normalised ("file,prometheus").</summary>
+    private static string Exporters(Config c, string p)
+    {
+        string v = Str(c, p);
+        try
+        {
+            var names = CoLM.Telemetry.TelemetryOptions.ParseExporters(v);
+            return names.Count == 0 ? CoLM.Telemetry.TelemetryOptions.NoneExporter : string.Join(',', names);
+        }
+        catch (ArgumentException)
+        {
+            throw new ConfigException(p, $"'{v}' is not none or a comma-separated list of {string.Join(", ",
+                CoLM.Telemetry.TelemetryOptions.Exporters.Where(e => e != CoLM.Telemetry.TelemetryOptions.NoneExporter))}");
+        }
+    }
+
+    private static string NonEmpty(Config c, string p) =>
+        Str(c, p).Trim() is { Length: > 0 } v ? v : throw new ConfigException(p, "must not be empty");
+
+    private static int Port(Config c, string p) =>
+        Int(c, p) is var v && v is >= 1 and <= 65535 ? v : throw new ConfigException(p, $"must be a TCP port (1-65535), got {v}");
 
     private static IReadOnlyList<string> StrList(Config c, string p) => Get(c, p, "a list of strings", () =>
     {

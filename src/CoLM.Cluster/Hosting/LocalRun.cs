@@ -21,7 +21,8 @@ public static class LocalRun
         var s = plan.Settings;
         TorchSharp.torch.set_num_threads(s.Train.ThreadsFor(Environment.ProcessorCount));
         using var telemetry = TelemetryPipeline.Start(new TelemetryOptions(s.Telemetry.Exporter,
-            Path.Combine(plan.Run.Path, s.Telemetry.File), s.Telemetry.MetricInterval));
+            Path.Combine(plan.Run.Path, s.Telemetry.File), s.Telemetry.MetricInterval,
+            s.Telemetry.PrometheusHost, s.Telemetry.PrometheusPort));
         using var instruments = new ColmInstruments(Path.GetFileName(plan.Run.Path));
         using var dataPlane = new InProcessDataPlane(s.Train.Trainers, s.Cluster.CollectiveTimeout);
         var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -99,4 +99,6 @@ public sealed record ClusterSettings(
     public bool HasRole(string role) => Roles.Contains(role);
 }
 
-public sealed record TelemetrySettings(string Exporter, string File, TimeSpan MetricInterval);
+/// <summary>colm.telemetry: Exporter is "none" or a comma-separated list of console, file, prometheus.</summary>
+public sealed record TelemetrySettings(
+    string Exporter, string File, TimeSpan MetricInterval, string PrometheusHost = "127.0.0.1", int PrometheusPort = 9464);
