@@ -17,8 +17,8 @@ public static class LaunchCommand
         if (!int.TryParse(cl.Options.GetValueOrDefault("nodes", "3"), out int n) || n < 1)
             throw new UsageException("--nodes needs a whole number of at least 1");
         // Validates the layers (unknown keys, bad values) before any process starts.
-        Cluster.Configuration.SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
-        await using var nodes = LocalNodes.Start(n, cl.ConfigFiles, cl.Sets, echo: true);
+        var settings = Cluster.Configuration.SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
+        await using var nodes = LocalNodes.Start(n, cl.ConfigFiles, cl.Sets, echo: true, settings.Telemetry.PrometheusPort);
         if (!cl.Quiet) Console.WriteLine($"colm launch: {n} node(s) on 127.0.0.1 ports {string.Join(", ", nodes.Ports)}; seed {nodes.Seed}");
         return await ColmCommand.ClusterTrainAsync(cl, nodes.Seed, expectedNodes: n, external);
     }

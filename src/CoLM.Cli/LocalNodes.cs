@@ -16,7 +16,8 @@ public sealed class LocalNodes : IAsyncDisposable
     public string Seed => $"127.0.0.1:{Ports[0]}";
 
     /// <param name="echo">Stream the nodes' output to this console with a [node-i] prefix (otherwise it is discarded).</param>
-    public static LocalNodes Start(int n, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo)
+    /// <param name="prometheusPort">Node i serves its metrics (when the prometheus exporter is on) at this port + i: one port per process.</param>
+    public static LocalNodes Start(int n, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo, int prometheusPort = 9464)
     {
         var nodes = new LocalNodes(FreePorts(n));
         try
@@ -24,7 +25,8 @@ public sealed class LocalNodes : IAsyncDisposable
             for (int i = 0; i < n; i++)
             {
                 string roles = n == 1 ? "coordinator,trainer" : i == 0 ? "coordinator" : "trainer";
-                nodes._processes.Add(StartNode(i, nodes.Ports[i], nodes.Ports[0], roles, configFiles, sets, echo));
+                string[] nodeSets = [.. sets, $"colm.telemetry.prometheus-port={prometheusPort + i}"];
+                nodes._processes.Add(StartNode(i, nodes.Ports[i], nodes.Ports[0], roles, configFiles, nodeSets, echo));
             }
             return nodes;
         }

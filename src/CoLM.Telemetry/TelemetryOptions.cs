@@ -37,6 +37,17 @@ public sealed record TelemetryOptions(
     /// order; empty for "none".
     /// </summary>
     /// <exception cref="ArgumentException">An unknown name, an empty entry, or "none" combined with another exporter.</exception>
+    /// <summary>
+    /// Splits an exporter list into the process-wide Prometheus endpoint (one per process: it
+    /// owns a port) and the rest (per run); each part is "none" when empty.
+    /// </summary>
+    public static (string PerProcess, string PerRun) SplitPrometheus(string? exporter)
+    {
+        var names = ParseExporters(exporter);
+        var rest = names.Where(n => n != PrometheusExporter).ToArray();
+        return (names.Contains(PrometheusExporter) ? PrometheusExporter : NoneExporter, rest.Length == 0 ? NoneExporter : string.Join(",", rest));
+    }
+
     public static IReadOnlyList<string> ParseExporters(string? exporter)
     {
         var names = (exporter ?? "").Split(',').Select(x => x.Trim().ToLowerInvariant()).ToList();

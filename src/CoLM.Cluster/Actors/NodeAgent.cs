@@ -97,7 +97,9 @@ public sealed class NodeAgent : ReceiveActor
         var runDir = RunDirectory.OpenExisting(m.RunDirectory);
         var run = new ActiveRun(m.RunId, m.Client);
         string nodeTag = _address[(_address.LastIndexOf(':') + 1)..];
-        run.Own(TelemetryPipeline.Start(new TelemetryOptions(settings.Telemetry.Exporter,
+        // The node's Prometheus endpoint (if any) lives as long as the process; the run adds its own file or console export.
+        var (_, perRun) = TelemetryOptions.SplitPrometheus(settings.Telemetry.Exporter);
+        run.Own(TelemetryPipeline.Start(new TelemetryOptions(perRun,
             Path.Combine(runDir.Path, $"telemetry-node-{nodeTag}.jsonl"), settings.Telemetry.MetricInterval)));
 
         if (_node.HasRole(ClusterSettings.CoordinatorRole))

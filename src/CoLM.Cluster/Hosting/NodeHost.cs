@@ -3,6 +3,7 @@ using Akka.Configuration;
 using CoLM.Cluster.Actors;
 using CoLM.Collectives;
 using CoLM.Collectives.Tcp;
+using CoLM.Telemetry;
 using CoLM.Training.Settings;
 
 namespace CoLM.Cluster.Hosting;
@@ -18,6 +19,10 @@ public static class NodeHost
     {
         var c = settings.Cluster;
         var config = ClusterAkkaConfig.For(c, c.Roles, c.SeedNodes, hocon);
+        var t = settings.Telemetry;
+        using var metrics = TelemetryPipeline.Start(new TelemetryOptions(TelemetryOptions.SplitPrometheus(t.Exporter).PerProcess,
+            "", t.MetricInterval, t.PrometheusHost, t.PrometheusPort));
+        if (metrics.PrometheusUrl is { } url) say($"metrics at {url}");
         var system = ActorSystem.Create(ClusterAkkaConfig.SystemName, config);
         var shutdown = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         try
