@@ -231,6 +231,41 @@ public sealed class TcpRingCollectiveTests : CollectiveContract
         Assert.Throws<ArgumentOutOfRangeException>(() => world.Ring(0).BeginGeneration(0, 0, [world.Ring(0).LocalEndpoint]));
     }
 
+    [Fact]
+    public void Steady_state_calls_allocate_nothing_on_the_calling_thread()
+    {
+        const int worldSize = 3;
+        using var world = TcpWorld.Start(worldSize, new TcpRingOptions(Patient, SegmentBytes: 1024));
+        var allocated = new long[worldSize];
+
+        RankThreads.RunAll(worldSize, r =>
+        {
+            var floats = new float[3000];
+            var bytes = new byte[5000];
+            using var cancellation = new CancellationTokenSource();
+            void Step()
+            {
+                world.Rank(r).AllReduceSum(floats, cancellation.Token);
+                world.Rank(r).Broadcast(bytes, root: 1, cancellation.Token);
+            }
+
+            for (var i = 0; i < 20; i++)
+            {
+                Step();
+            }
+
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 100; i++)
+            {
+                Step();
+            }
+
+            allocated[r] = GC.GetAllocatedBytesForCurrentThread() - before;
+        });
+
+        Assert.All(allocated, bytes => Assert.Equal(0, bytes));
+    }
+
     protected override CollectiveWorld CreateWorld(int worldSize, TimeSpan timeout) =>
         TcpWorld.Start(worldSize, new TcpRingOptions(timeout, ContractSegmentBytes));
 

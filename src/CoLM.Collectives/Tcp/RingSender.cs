@@ -36,7 +36,6 @@ internal sealed unsafe class RingSender : IDisposable
     /// <summary>Starts sending this rank's share of a call; length is in elements (floats or bytes).</summary>
     public void Start(RingGeneration generation, CollectiveOp op, byte* data, int length, int root, CallId call)
     {
-        _generation = generation;
         _op = op;
         _data = data;
         _length = length;
@@ -45,6 +44,7 @@ internal sealed unsafe class RingSender : IDisposable
         Volatile.Write(ref _received, 0);
         _progress.Reset();
         _done.Reset();
+        Volatile.Write(ref _generation, generation); // last: the thread takes the job by seeing it
         _work.Release();
     }
 
@@ -55,7 +55,30 @@ internal sealed unsafe class RingSender : IDisposable
         _progress.Set();
     }
 
-    public void WaitDone() => _done.Wait();
+    /// <summary>Waits for the job; a sender thread that is gone (disposed) counts as a failed job.</summary>
+    public void WaitDone()
+    {
+        while (!TryWaitDone(Slice))
+        {
+        }
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/>; true when the job is over.</summary>
+    public bool TryWaitDone(TimeSpan timeout)
+    {
+        if (_done.Wait(timeout))
+        {
+            return true;
+        }
+
+        if (!_thread.IsAlive)
+        {
+            Succeeded = false;
+            return true;
+        }
+
+        return false;
+    }
 
     /// <summary>After <see cref="WaitDone"/>: the last job sent all its bytes.</summary>
     public bool Succeeded { get; private set; }
@@ -72,13 +95,16 @@ internal sealed unsafe class RingSender : IDisposable
         while (true)
         {
             _work.Wait();
-            if (_stopping)
+            if (_generation is not { } generation)
             {
-                _done.Set();
-                return;
+                if (_stopping)
+                {
+                    return;
+                }
+
+                continue;
             }
 
-            var generation = _generation!;
             Succeeded = false;
             try
             {
@@ -103,8 +129,8 @@ internal sealed unsafe class RingSender : IDisposable
             }
             finally
             {
-                _generation = null;
                 _data = null;
+                Volatile.Write(ref _generation, null);
                 _done.Set();
             }
         }

@@ -29,6 +29,8 @@ public sealed partial class TcpRingCollective : ICollective, IDisposable
     /// <summary>Kernel buffer per direction; large enough to keep a segment in flight.</summary>
     internal const int SocketBufferBytes = 4 << 20;
 
+    private static readonly TimeSpan HealthSlice = TimeSpan.FromMilliseconds(10);
+
     private readonly TcpRingOptions _options;
     private readonly Socket _listener;
     private readonly Thread _acceptor;
@@ -334,23 +336,28 @@ public sealed partial class TcpRingCollective : ICollective, IDisposable
             sameRoot &= header.Root == first.Root;
         }
 
-        var name = $"Call #{call.Sequence} in generation {generation.Id}";
         if (!sameOp)
         {
-            throw new InvalidOperationException($"{name}: ranks called different operations ({Describe(headers, h => h.Op.ToString())})");
+            throw new InvalidOperationException(
+                $"{CallName(generation, call)}: ranks called different operations ({Describe(headers, h => h.Op.ToString())})");
         }
 
         if (!sameLength)
         {
-            throw new ArgumentException($"{name}: buffer lengths differ across ranks ({Describe(headers, h => h.Length.ToString())})", "buffer");
+            throw new ArgumentException(
+                $"{CallName(generation, call)}: buffer lengths differ across ranks ({Describe(headers, h => h.Length.ToString())})", "buffer");
         }
 
         if (first.Op == CollectiveOp.Broadcast && (!sameRoot || first.Root < 0 || first.Root >= headers.Length))
         {
             throw new ArgumentException(
-                $"{name}: root must be the same on every rank and in [0, {headers.Length}) ({Describe(headers, h => h.Root.ToString())})", "root");
+                $"{CallName(generation, call)}: root must be the same on every rank and in [0, {headers.Length}) "
+                + $"({Describe(headers, h => h.Root.ToString())})",
+                "root");
         }
     }
+
+    private static string CallName(RingGeneration generation, CallId call) => $"Call #{call.Sequence} in generation {generation.Id}";
 
     private static string Describe(CallHeader[] headers, Func<CallHeader, string> value)
     {
@@ -401,7 +408,7 @@ public sealed partial class TcpRingCollective : ICollective, IDisposable
             throw;
         }
 
-        Finish(generation, sender);
+        Finish(generation, sender, call, cancellationToken);
     }
 
     private unsafe void RunBroadcast(RingGeneration generation, byte* data, int length, int root, CallId call, CancellationToken cancellationToken)
@@ -438,17 +445,31 @@ public sealed partial class TcpRingCollective : ICollective, IDisposable
 
         if (sends)
         {
-            Finish(generation, sender);
+            Finish(generation, sender, call, cancellationToken);
         }
     }
 
     /// <summary>
-    /// Waits for this rank's sends. A fault that arrives after this rank received and sent all
+    /// Waits for this rank's sends, still answering cancellation and fault notices (the root of a
+    /// broadcast does nothing else). A fault that arrives after this rank received and sent all
     /// its bytes does not fail the call (its result is whole); the next call reports it.
     /// </summary>
-    private static void Finish(RingGeneration generation, RingSender sender)
+    private static void Finish(RingGeneration generation, RingSender sender, CallId call, CancellationToken cancellationToken)
     {
-        sender.WaitDone();
+        try
+        {
+            while (!sender.TryWaitDone(HealthSlice))
+            {
+                generation.CheckHealth(call, cancellationToken);
+            }
+        }
+        catch
+        {
+            generation.Abort($"rank {generation.Rank} left {call} early", closeLinks: false);
+            sender.WaitDone();
+            throw;
+        }
+
         if (!sender.Succeeded)
         {
             generation.ThrowIfFaulted();
