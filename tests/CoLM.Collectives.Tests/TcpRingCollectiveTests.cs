@@ -123,6 +123,42 @@ public sealed class TcpRingCollectiveTests : CollectiveContract
     }
 
     [Fact]
+    public void A_peer_killed_while_data_flows_fails_the_survivors_naming_it()
+    {
+        const int worldSize = 3;
+        using var world = TcpWorld.Start(worldSize, new TcpRingOptions(Patient, SegmentBytes: 64 << 10));
+        var crashed = world.Ring(1).LocalEndpoint;
+        var calls = new int[worldSize];
+
+        var errors = RankThreads.Run(worldSize + 1, t =>
+        {
+            if (t == worldSize)
+            {
+                // The "kill -9": rank 1's sockets close under its own thread, in the middle of a call.
+                SpinWait.SpinUntil(() => Volatile.Read(ref calls[1]) >= 2);
+                Thread.Sleep(5);
+                world.Ring(1).SimulateCrash();
+                return;
+            }
+
+            var buffer = new float[1 << 21]; // 8 MiB: many segments per call
+            while (true)
+            {
+                world.Rank(t).AllReduceSum(buffer);
+                Interlocked.Increment(ref calls[t]);
+            }
+        });
+
+        Assert.Null(errors[worldSize]);
+        Assert.NotNull(errors[1]);
+        foreach (var r in new[] { 0, 2 })
+        {
+            var aborted = Assert.IsType<CollectiveAbortedException>(errors[r]);
+            Assert.Contains($"connection to rank 1 ({crashed}) lost", aborted.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void A_peer_that_never_joins_a_generation_times_out_by_name()
     {
         const int worldSize = 3;

@@ -13,11 +13,12 @@ internal sealed unsafe class RingSender : IDisposable
 
     private readonly Thread _thread;
     private readonly SemaphoreSlim _work = new(0);
-    private readonly ManualResetEventSlim _done = new(true);
+    private readonly object _doneGate = new();
     private readonly ManualResetEventSlim _progress = new(false);
     private readonly int _segmentBytes;
     private long _received;
     private volatile bool _stopping;
+    private bool _done = true; // guarded by _doneGate; a plain monitor, so waiting allocates nothing
 
     private RingGeneration? _generation;
     private CollectiveOp _op;
@@ -43,7 +44,11 @@ internal sealed unsafe class RingSender : IDisposable
         _call = call;
         Volatile.Write(ref _received, 0);
         _progress.Reset();
-        _done.Reset();
+        lock (_doneGate)
+        {
+            _done = false;
+        }
+
         Volatile.Write(ref _generation, generation); // last: the thread takes the job by seeing it
         _work.Release();
     }
@@ -66,9 +71,17 @@ internal sealed unsafe class RingSender : IDisposable
     /// <summary>Waits up to <paramref name="timeout"/>; true when the job is over.</summary>
     public bool TryWaitDone(TimeSpan timeout)
     {
-        if (_done.Wait(timeout))
+        lock (_doneGate)
         {
-            return true;
+            if (!_done)
+            {
+                Monitor.Wait(_doneGate, timeout);
+            }
+
+            if (_done)
+            {
+                return true;
+            }
         }
 
         if (!_thread.IsAlive)
@@ -131,7 +144,11 @@ internal sealed unsafe class RingSender : IDisposable
             {
                 _data = null;
                 Volatile.Write(ref _generation, null);
-                _done.Set();
+                lock (_doneGate)
+                {
+                    _done = true;
+                    Monitor.PulseAll(_doneGate);
+                }
             }
         }
     }
