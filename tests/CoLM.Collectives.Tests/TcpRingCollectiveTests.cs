@@ -123,6 +123,42 @@ public sealed class TcpRingCollectiveTests : CollectiveContract
     }
 
     [Fact]
+    public void A_peer_killed_while_data_flows_fails_the_survivors_naming_it()
+    {
+        const int worldSize = 3;
+        using var world = TcpWorld.Start(worldSize, new TcpRingOptions(Patient, SegmentBytes: 64 << 10));
+        var crashed = world.Ring(1).LocalEndpoint;
+        var calls = new int[worldSize];
+
+        var errors = RankThreads.Run(worldSize + 1, t =>
+        {
+            if (t == worldSize)
+            {
+                // The "kill -9": rank 1's sockets close under its own thread, in the middle of a call.
+                SpinWait.SpinUntil(() => Volatile.Read(ref calls[1]) >= 2);
+                Thread.Sleep(5);
+                world.Ring(1).SimulateCrash();
+                return;
+            }
+
+            var buffer = new float[1 << 21]; // 8 MiB: many segments per call
+            while (true)
+            {
+                world.Rank(t).AllReduceSum(buffer);
+                Interlocked.Increment(ref calls[t]);
+            }
+        });
+
+        Assert.Null(errors[worldSize]);
+        Assert.NotNull(errors[1]);
+        foreach (var r in new[] { 0, 2 })
+        {
+            var aborted = Assert.IsType<CollectiveAbortedException>(errors[r]);
+            Assert.Contains($"connection to rank 1 ({crashed}) lost", aborted.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void A_peer_that_never_joins_a_generation_times_out_by_name()
     {
         const int worldSize = 3;
@@ -229,6 +265,41 @@ public sealed class TcpRingCollectiveTests : CollectiveContract
         using var world = TcpWorld.Start(1, new TcpRingOptions(Patient));
 
         Assert.Throws<ArgumentOutOfRangeException>(() => world.Ring(0).BeginGeneration(0, 0, [world.Ring(0).LocalEndpoint]));
+    }
+
+    [Fact]
+    public void Steady_state_calls_allocate_nothing_on_the_calling_thread()
+    {
+        const int worldSize = 3;
+        using var world = TcpWorld.Start(worldSize, new TcpRingOptions(Patient, SegmentBytes: 1024));
+        var allocated = new long[worldSize];
+
+        RankThreads.RunAll(worldSize, r =>
+        {
+            var floats = new float[3000];
+            var bytes = new byte[5000];
+            using var cancellation = new CancellationTokenSource();
+            void Step()
+            {
+                world.Rank(r).AllReduceSum(floats, cancellation.Token);
+                world.Rank(r).Broadcast(bytes, root: 1, cancellation.Token);
+            }
+
+            for (var i = 0; i < 20; i++)
+            {
+                Step();
+            }
+
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 100; i++)
+            {
+                Step();
+            }
+
+            allocated[r] = GC.GetAllocatedBytesForCurrentThread() - before;
+        });
+
+        Assert.All(allocated, bytes => Assert.Equal(0, bytes));
     }
 
     protected override CollectiveWorld CreateWorld(int worldSize, TimeSpan timeout) =>

@@ -13,11 +13,12 @@ internal sealed unsafe class RingSender : IDisposable
 
     private readonly Thread _thread;
     private readonly SemaphoreSlim _work = new(0);
-    private readonly ManualResetEventSlim _done = new(true);
+    private readonly object _doneGate = new();
     private readonly ManualResetEventSlim _progress = new(false);
     private readonly int _segmentBytes;
     private long _received;
     private volatile bool _stopping;
+    private bool _done = true; // guarded by _doneGate; a plain monitor, so waiting allocates nothing
 
     private RingGeneration? _generation;
     private CollectiveOp _op;
@@ -36,7 +37,6 @@ internal sealed unsafe class RingSender : IDisposable
     /// <summary>Starts sending this rank's share of a call; length is in elements (floats or bytes).</summary>
     public void Start(RingGeneration generation, CollectiveOp op, byte* data, int length, int root, CallId call)
     {
-        _generation = generation;
         _op = op;
         _data = data;
         _length = length;
@@ -44,7 +44,12 @@ internal sealed unsafe class RingSender : IDisposable
         _call = call;
         Volatile.Write(ref _received, 0);
         _progress.Reset();
-        _done.Reset();
+        lock (_doneGate)
+        {
+            _done = false;
+        }
+
+        Volatile.Write(ref _generation, generation); // last: the thread takes the job by seeing it
         _work.Release();
     }
 
@@ -55,7 +60,38 @@ internal sealed unsafe class RingSender : IDisposable
         _progress.Set();
     }
 
-    public void WaitDone() => _done.Wait();
+    /// <summary>Waits for the job; a sender thread that is gone (disposed) counts as a failed job.</summary>
+    public void WaitDone()
+    {
+        while (!TryWaitDone(Slice))
+        {
+        }
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/>; true when the job is over.</summary>
+    public bool TryWaitDone(TimeSpan timeout)
+    {
+        lock (_doneGate)
+        {
+            if (!_done)
+            {
+                Monitor.Wait(_doneGate, timeout);
+            }
+
+            if (_done)
+            {
+                return true;
+            }
+        }
+
+        if (!_thread.IsAlive)
+        {
+            Succeeded = false;
+            return true;
+        }
+
+        return false;
+    }
 
     /// <summary>After <see cref="WaitDone"/>: the last job sent all its bytes.</summary>
     public bool Succeeded { get; private set; }
@@ -72,13 +108,16 @@ internal sealed unsafe class RingSender : IDisposable
         while (true)
         {
             _work.Wait();
-            if (_stopping)
+            if (_generation is not { } generation)
             {
-                _done.Set();
-                return;
+                if (_stopping)
+                {
+                    return;
+                }
+
+                continue;
             }
 
-            var generation = _generation!;
             Succeeded = false;
             try
             {
@@ -103,9 +142,13 @@ internal sealed unsafe class RingSender : IDisposable
             }
             finally
             {
-                _generation = null;
                 _data = null;
-                _done.Set();
+                Volatile.Write(ref _generation, null);
+                lock (_doneGate)
+                {
+                    _done = true;
+                    Monitor.PulseAll(_doneGate);
+                }
             }
         }
     }

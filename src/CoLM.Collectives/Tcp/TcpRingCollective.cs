@@ -24,16 +24,16 @@ namespace CoLM.Collectives.Tcp;
 /// <see cref="BeginGeneration"/> starts a newer generation (with fresh connections).
 /// </para>
 /// </summary>
-public sealed class TcpRingCollective : ICollective, IDisposable
+public sealed partial class TcpRingCollective : ICollective, IDisposable
 {
     /// <summary>Kernel buffer per direction; large enough to keep a segment in flight.</summary>
     internal const int SocketBufferBytes = 4 << 20;
 
-    private static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan HealthSlice = TimeSpan.FromMilliseconds(10);
 
     private readonly TcpRingOptions _options;
     private readonly Socket _listener;
-    private readonly Task _acceptLoop;
+    private readonly Thread _acceptor;
     private readonly object _gate = new();
     private readonly List<PendingLink> _pending = [];
     private readonly byte[] _staging;
@@ -70,6 +70,7 @@ public sealed class TcpRingCollective : ICollective, IDisposable
         {
             _listener.Bind(new IPEndPoint(address, port));
             _listener.Listen(64);
+            _listener.Blocking = false;
         }
         catch
         {
@@ -79,7 +80,8 @@ public sealed class TcpRingCollective : ICollective, IDisposable
 
         LocalEndpoint = RingEndpoint.Format(bindHost, ((IPEndPoint)_listener.LocalEndPoint!).Port);
         _staging = new byte[options.SegmentBytes];
-        _acceptLoop = AcceptLoopAsync();
+        _acceptor = new Thread(AcceptLoop) { IsBackground = true, Name = $"ring acceptor {LocalEndpoint}" };
+        _acceptor.Start();
     }
 
     /// <summary>"host:port" that peers connect to; announce it to the coordinator.</summary>
@@ -179,7 +181,15 @@ public sealed class TcpRingCollective : ICollective, IDisposable
     }
 
     /// <summary>Aborts the current generation, closes every socket and stops the threads; later calls throw.</summary>
-    public void Dispose()
+    public void Dispose() => Shutdown(notifyPeers: true);
+
+    /// <summary>
+    /// Test hook standing in for a killed process: every socket closes at once and no fault notice
+    /// is sent, so peers see only the connections drop.
+    /// </summary>
+    internal void SimulateCrash() => Shutdown(notifyPeers: false);
+
+    private void Shutdown(bool notifyPeers)
     {
         RingGeneration? current;
         List<PendingLink> pending;
@@ -196,26 +206,18 @@ public sealed class TcpRingCollective : ICollective, IDisposable
             Monitor.PulseAll(_gate);
         }
 
-        _listener.Dispose();
-        current?.AbortByOwner("the TCP ring collective was disposed");
-        Dispose(pending);
-        _sender?.Dispose();
-        _acceptLoop.Wait(TimeSpan.FromSeconds(1));
-    }
-
-    /// <summary>
-    /// Test hook standing in for a killed process: every socket closes at once and no fault notice
-    /// is sent, so peers see only the connections drop.
-    /// </summary>
-    internal void SimulateCrash()
-    {
-        lock (_gate)
+        _acceptor.Join(); // it polls in short slices and closes the listener on its way out
+        if (notifyPeers)
         {
-            _disposed = true;
+            current?.AbortByOwner("the TCP ring collective was disposed");
+        }
+        else
+        {
+            current?.CloseWithoutNotice();
         }
 
-        _listener.Dispose();
-        Volatile.Read(ref _current)?.CloseWithoutNotice();
+        Dispose(pending);
+        _sender?.Dispose();
     }
 
     private static void AddInto(Span<float> own, ReadOnlySpan<float> partial)
@@ -334,23 +336,28 @@ public sealed class TcpRingCollective : ICollective, IDisposable
             sameRoot &= header.Root == first.Root;
         }
 
-        var name = $"Call #{call.Sequence} in generation {generation.Id}";
         if (!sameOp)
         {
-            throw new InvalidOperationException($"{name}: ranks called different operations ({Describe(headers, h => h.Op.ToString())})");
+            throw new InvalidOperationException(
+                $"{CallName(generation, call)}: ranks called different operations ({Describe(headers, h => h.Op.ToString())})");
         }
 
         if (!sameLength)
         {
-            throw new ArgumentException($"{name}: buffer lengths differ across ranks ({Describe(headers, h => h.Length.ToString())})", "buffer");
+            throw new ArgumentException(
+                $"{CallName(generation, call)}: buffer lengths differ across ranks ({Describe(headers, h => h.Length.ToString())})", "buffer");
         }
 
         if (first.Op == CollectiveOp.Broadcast && (!sameRoot || first.Root < 0 || first.Root >= headers.Length))
         {
             throw new ArgumentException(
-                $"{name}: root must be the same on every rank and in [0, {headers.Length}) ({Describe(headers, h => h.Root.ToString())})", "root");
+                $"{CallName(generation, call)}: root must be the same on every rank and in [0, {headers.Length}) "
+                + $"({Describe(headers, h => h.Root.ToString())})",
+                "root");
         }
     }
+
+    private static string CallName(RingGeneration generation, CallId call) => $"Call #{call.Sequence} in generation {generation.Id}";
 
     private static string Describe(CallHeader[] headers, Func<CallHeader, string> value)
     {
@@ -401,7 +408,7 @@ public sealed class TcpRingCollective : ICollective, IDisposable
             throw;
         }
 
-        Finish(generation, sender);
+        Finish(generation, sender, call, cancellationToken);
     }
 
     private unsafe void RunBroadcast(RingGeneration generation, byte* data, int length, int root, CallId call, CancellationToken cancellationToken)
@@ -438,319 +445,35 @@ public sealed class TcpRingCollective : ICollective, IDisposable
 
         if (sends)
         {
-            Finish(generation, sender);
+            Finish(generation, sender, call, cancellationToken);
         }
     }
 
     /// <summary>
-    /// Waits for this rank's sends. A fault that arrives after this rank received and sent all
+    /// Waits for this rank's sends, still answering cancellation and fault notices (the root of a
+    /// broadcast does nothing else). A fault that arrives after this rank received and sent all
     /// its bytes does not fail the call (its result is whole); the next call reports it.
     /// </summary>
-    private static void Finish(RingGeneration generation, RingSender sender)
+    private static void Finish(RingGeneration generation, RingSender sender, CallId call, CancellationToken cancellationToken)
     {
-        sender.WaitDone();
+        try
+        {
+            while (!sender.TryWaitDone(HealthSlice))
+            {
+                generation.CheckHealth(call, cancellationToken);
+            }
+        }
+        catch
+        {
+            generation.Abort($"rank {generation.Rank} left {call} early", closeLinks: false);
+            sender.WaitDone();
+            throw;
+        }
+
         if (!sender.Succeeded)
         {
             generation.ThrowIfFaulted();
             throw new InvalidOperationException("The ring sender stopped without a reason.");
         }
     }
-
-    private void Connect(RingGeneration fresh, CancellationToken cancellationToken)
-    {
-        var deadline = fresh.Deadline();
-        using var stopConnecting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var connecting = Task.Run(() => ConnectNext(fresh, deadline, stopConnecting.Token), CancellationToken.None);
-        Socket? prev = null, next = null;
-        Exception? acceptError = null, connectError = null;
-        try
-        {
-            prev = AcceptPrev(fresh, deadline, connecting, cancellationToken);
-        }
-        catch (Exception e)
-        {
-            acceptError = e;
-            stopConnecting.Cancel();
-        }
-
-        try
-        {
-            next = connecting.GetAwaiter().GetResult();
-        }
-        catch (Exception e)
-        {
-            connectError = e;
-        }
-
-        if (acceptError is null && connectError is null && prev is not null && next is not null)
-        {
-            Configure(prev);
-            Configure(next);
-            fresh.Attach(next, prev);
-            fresh.ThrowIfFaulted(); // aborted or superseded while connecting
-            return;
-        }
-
-        prev?.Dispose();
-        next?.Dispose();
-        throw FailConnect(fresh, acceptError, connectError, cancellationToken);
-    }
-
-    /// <summary>Records why a generation could not connect (calls throw it) and makes the exception to throw now.</summary>
-    private static Exception FailConnect(RingGeneration fresh, Exception? acceptError, Exception? connectError, CancellationToken cancellationToken)
-    {
-        var operation = $"BeginGeneration({fresh.Id}) as rank {fresh.Rank} of {fresh.WorldSize}";
-        if (fresh.IsFaulted)
-        {
-            return fresh.FaultException();
-        }
-
-        if (cancellationToken.IsCancellationRequested)
-        {
-            fresh.Abort($"rank {fresh.Rank} cancelled {operation}", closeLinks: false);
-            return new OperationCanceledException(cancellationToken);
-        }
-
-        var missing = new List<int>();
-        if (acceptError is TimeoutException)
-        {
-            missing.Add(fresh.PrevRank);
-        }
-
-        if (connectError is TimeoutException && !missing.Contains(fresh.NextRank))
-        {
-            missing.Add(fresh.NextRank);
-        }
-
-        var other = new[] { connectError, acceptError }.FirstOrDefault(e => e is not null and not TimeoutException and not OperationCanceledException);
-        if (other is not null)
-        {
-            var reason = other is CollectiveAbortedException aborted ? aborted.Reason : $"{operation} failed: {other.Message}";
-            fresh.Abort(reason, closeLinks: false);
-            return other is ArgumentException ? other : fresh.FaultException();
-        }
-
-        if (missing.Count > 0)
-        {
-            var error = new CollectiveTimeoutException(operation, fresh.Id, missing, fresh.Timeout);
-            fresh.Abort(error.Message, closeLinks: false);
-            return error;
-        }
-
-        fresh.Abort($"{operation} failed", closeLinks: false);
-        return fresh.FaultException();
-    }
-
-    /// <summary>Connects to the next rank and completes the handshake; retries while it is not listening yet.</summary>
-    private static Socket ConnectNext(RingGeneration fresh, long deadline, CancellationToken cancellationToken)
-    {
-        var target = RingEndpoint.Parse(fresh.Endpoints[fresh.NextRank]);
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            fresh.ThrowIfFaulted();
-            if (System.Diagnostics.Stopwatch.GetTimestamp() >= deadline)
-            {
-                throw new TimeoutException();
-            }
-
-            var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                using (var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-                {
-                    attempt.CancelAfter(WaitSlice * 25);
-                    socket.ConnectAsync(target, attempt.Token).AsTask().GetAwaiter().GetResult();
-                }
-
-                socket.NoDelay = true;
-                Span<byte> hello = stackalloc byte[RingWire.HelloBytes];
-                RingWire.WriteHello(hello, fresh.Id, fresh.Rank, fresh.WorldSize);
-                socket.Send(hello);
-                if (!ReceiveWithin(socket, hello, deadline, fresh, cancellationToken))
-                {
-                    throw new CollectiveAbortedException(
-                        $"{fresh.Describe(fresh.NextRank)} refused the connection for generation {fresh.Id}: "
-                        + "it has begun a newer generation or expects a different membership",
-                        fresh.Id);
-                }
-
-                if (!RingWire.TryReadHello(hello, out var generation, out var rank, out var worldSize)
-                    || generation != fresh.Id || rank != fresh.NextRank || worldSize != fresh.WorldSize)
-                {
-                    throw new CollectiveAbortedException(
-                        $"{fresh.Describe(fresh.NextRank)} answered the handshake for generation {fresh.Id} as rank {rank} of {worldSize} in generation {generation}",
-                        fresh.Id);
-                }
-
-                return socket;
-            }
-            catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-            {
-                // Not listening yet, or this attempt took too long: try again until the deadline.
-                socket.Dispose();
-                cancellationToken.WaitHandle.WaitOne(WaitSlice);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
-    }
-
-    /// <summary>Blocking read of exactly dest.Length bytes by the deadline; false on end-of-stream.</summary>
-    private static bool ReceiveWithin(Socket socket, Span<byte> dest, long deadline, RingGeneration fresh, CancellationToken cancellationToken)
-    {
-        while (!dest.IsEmpty)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            fresh.ThrowIfFaulted();
-            if (System.Diagnostics.Stopwatch.GetTimestamp() >= deadline)
-            {
-                throw new TimeoutException();
-            }
-
-            if (!socket.Poll((int)WaitSlice.TotalMicroseconds, SelectMode.SelectRead))
-            {
-                continue;
-            }
-
-            var got = socket.Receive(dest);
-            if (got == 0)
-            {
-                return false;
-            }
-
-            dest = dest[got..];
-        }
-
-        return true;
-    }
-
-    /// <summary>Waits for the previous rank's hello for this generation and acknowledges it.</summary>
-    private Socket AcceptPrev(RingGeneration fresh, long deadline, Task connecting, CancellationToken cancellationToken)
-    {
-        PendingLink link;
-        lock (_gate)
-        {
-            while (true)
-            {
-                ObjectDisposedException.ThrowIf(_disposed, this);
-                fresh.ThrowIfFaulted();
-                cancellationToken.ThrowIfCancellationRequested();
-                if (connecting.IsFaulted)
-                {
-                    // The other half failed (refused, bad endpoint): no point waiting for this one.
-                    throw new OperationCanceledException("connecting to the next rank failed");
-                }
-
-                Dispose(TakePending(p => p.Generation == fresh.Id && (p.Rank != fresh.PrevRank || p.WorldSize != fresh.WorldSize)));
-                var found = _pending.FindIndex(p => p.Generation == fresh.Id);
-                if (found >= 0)
-                {
-                    link = _pending[found];
-                    _pending.RemoveAt(found);
-                    break;
-                }
-
-                if (System.Diagnostics.Stopwatch.GetTimestamp() >= deadline)
-                {
-                    throw new TimeoutException();
-                }
-
-                Monitor.Wait(_gate, WaitSlice);
-            }
-        }
-
-        try
-        {
-            Span<byte> ack = stackalloc byte[RingWire.HelloBytes];
-            RingWire.WriteHello(ack, fresh.Id, fresh.Rank, fresh.WorldSize);
-            link.Socket.Send(ack);
-            return link.Socket;
-        }
-        catch
-        {
-            link.Socket.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Under the lock: removes and returns the pending links that match.</summary>
-    private List<PendingLink> TakePending(Predicate<PendingLink> match)
-    {
-        var taken = _pending.FindAll(match);
-        _pending.RemoveAll(match);
-        return taken;
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (true)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is ObjectDisposedException or SocketException)
-            {
-                if (Volatile.Read(ref _disposed))
-                {
-                    return;
-                }
-
-                continue;
-            }
-
-            _ = ReadHelloAsync(socket);
-        }
-    }
-
-    /// <summary>
-    /// Reads a connector's hello. Hellos of a generation older than the newest this rank began are
-    /// stale and refused (closed); the others wait for <see cref="BeginGeneration"/> to claim them.
-    /// </summary>
-    private async Task ReadHelloAsync(Socket socket)
-    {
-        var hello = new byte[RingWire.HelloBytes];
-        try
-        {
-            using var limit = new CancellationTokenSource(_options.Timeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromMinutes(1) : _options.Timeout);
-            var read = 0;
-            while (read < hello.Length)
-            {
-                var got = await socket.ReceiveAsync(hello.AsMemory(read), SocketFlags.None, limit.Token).ConfigureAwait(false);
-                if (got == 0)
-                {
-                    socket.Dispose();
-                    return;
-                }
-
-                read += got;
-            }
-        }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            socket.Dispose();
-            return;
-        }
-
-        var valid = RingWire.TryReadHello(hello, out var generation, out var rank, out var worldSize);
-        lock (_gate)
-        {
-            if (!_disposed && valid && generation >= _latestGeneration)
-            {
-                _pending.Add(new PendingLink(socket, generation, rank, worldSize));
-                Monitor.PulseAll(_gate);
-                return;
-            }
-        }
-
-        socket.Dispose();
-    }
-
-    /// <summary>An accepted connection whose hello was read, not yet claimed by a generation.</summary>
-    private sealed record PendingLink(Socket Socket, long Generation, int Rank, int WorldSize);
 }
