@@ -51,7 +51,7 @@ public static class ColmCommand
           colm bench cluster [--set colm.train.steps=N] [--out FILE.md]
               Per-step time of the same run in one process (2 trainers) and on 3 node processes
               (coordinator + 2 trainer nodes over loopback TCP); reports the cluster's overhead.
-          colm bench allreduce [--ranks 2,4] [--sizes 1,4,16,64,256] [--iterations N] [--out FILE.md]
+          colm bench allreduce [--ranks 2,4] [--sizes 1,4,16,64,256] [--iterations N] [--segment-kib N] [--out FILE.md]
               TCP ring all-reduce bus bandwidth (nccl-tests' busbw) on loopback against the loopback
               TCP limit measured in the same run.
 
@@ -78,6 +78,7 @@ public static class ColmCommand
                 "node" => await NodeCommand.RunAsync(cl, external),
                 "launch" => await LaunchCommand.RunAsync(cl, external),
                 "bench cluster" => await ClusterOverheadBenchmark.RunAsync(cl, external),
+                "bench allreduce" => AllReduceBenchmark.Run([.. cl.Options.SelectMany(o => o.Value.Length == 0 ? new[] { "--" + o.Key } : new[] { "--" + o.Key, o.Value })]),
                 "bench step" => StepBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench fidelity" => SketchFidelityBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench quality" => await QualityBenchmark.RunAsync(cl, external),
