@@ -135,7 +135,7 @@ internal sealed class PayloadReader(byte[] payload)
         if (count == PayloadWriter.NullLength) return count;
         if (count < 0) throw new MalformedPayloadException($"{field}: negative length {count}");
         if ((long)count * elementSize > Remaining)
-            throw new MalformedPayloadException($"{field}: length {count} needs {(long)count * elementSize} bytes but only {Remaining} are left");
+            throw new MalformedPayloadException($"{field}: length {count} needs {(long)count * elementSize} bytes but only {Remaining} are left (payload truncated or corrupt)");
         return count;
     }
 

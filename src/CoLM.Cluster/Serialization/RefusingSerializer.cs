@@ -1,5 +1,6 @@
 using System.Runtime.Serialization;
 using Akka.Actor;
+using Akka.Configuration;
 using CoLM.Cluster.Actors;
 
 namespace CoLM.Cluster.Serialization;
@@ -18,6 +19,12 @@ public sealed class RefusingSerializer : Akka.Serialization.Serializer
     public RefusingSerializer(ExtendedActorSystem system) : base(system)
     {
     }
+
+    /// <summary>
+    /// Akka passes a serializer its `akka.actor.serialization-settings.NAME` block when there is
+    /// one, and Akka's reference.conf has one for `json`, which this serializer replaces.
+    /// </summary>
+    public RefusingSerializer(ExtendedActorSystem system, Config settings) : base(system) => _ = settings;
 
     public override int Identifier => Id;
 
