@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster.Tools.Singleton;
 using CoLM.Cluster.Actors;
@@ -39,6 +40,14 @@ public sealed class RemotingTests
             var sketchesBack = await echo.Ask<Sketches>(sketches, TimeSpan.FromSeconds(5));
             MessageSamples.AssertSameContents(sketches, sketchesBack);
 
+            // Exact features of a large model (32 examples x 40960 floats, ~5 MiB) fit in one frame.
+            var exact = MessageSamples.Sketches(32, 0) with
+            {
+                Features = Enumerable.Range(0, 32 * 40960).Select(i => (float)i).ToImmutableArray(),
+            };
+            var exactBack = await echo.Ask<Sketches>(exact, TimeSpan.FromSeconds(8));
+            Assert.True(exact.Features.AsSpan().SequenceEqual(exactBack.Features.AsSpan()));
+
             var done = new StepDone(3, 4, 1, new TrainOutcome(2.5, 16, TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(1),
                 TimeSpan.FromTicks(7), 0x0123_4567_89AB_CDEF));
             var doneBack = await echo.Ask<StepDone>(done, TimeSpan.FromSeconds(5));
@@ -53,7 +62,7 @@ public sealed class RemotingTests
 
             // Strings use Akka's own primitive serializer: B reports what it received, in order.
             string log = await echo.Ask<string>("log", TimeSpan.FromSeconds(5));
-            Assert.Equal("Sketches,StepDone,RegisterTrainer", log);
+            Assert.Equal("Sketches,Sketches,StepDone,RegisterTrainer", log);
 
             // A cluster singleton on the oldest node (A), reached from B through its proxy: the
             // proxy's Identify and the hand-over protocol use Akka's bindings, ours go through ours.

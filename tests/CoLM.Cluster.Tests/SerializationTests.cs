@@ -124,6 +124,15 @@ public sealed class SerializationTests(ActorSystemFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public void Frames_and_socket_buffers_hold_an_exact_feature_sketch()
+    {
+        var tcp = _system.Settings.Config.GetConfig("akka.remote.dot-netty.tcp");
+        Assert.Equal(16L << 20, tcp.GetByteSize("maximum-frame-size"));
+        Assert.Equal(16L << 20, tcp.GetByteSize("send-buffer-size"));
+        Assert.Equal(16L << 20, tcp.GetByteSize("receive-buffer-size"));
+    }
+
+    [Fact]
     public void An_unregistered_type_is_refused_with_a_clear_message()
     {
         var serializer = _system.Serialization.FindSerializerFor(new NotRegistered(1));

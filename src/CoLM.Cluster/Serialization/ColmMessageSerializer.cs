@@ -20,10 +20,10 @@ namespace CoLM.Cluster.Serialization;
 public sealed class ColmMessageSerializer : SerializerWithStringManifest
 {
     /// <summary>
-    /// Akka.NET reserves identifiers 0-40 for its own serializers and its plugins take small
-    /// numbers above that (Hyperion -5, Akka.Persistence and friends in the low hundreds); 7411
-    /// is well clear of all of them and stays fixed: it travels with every message, so changing
-    /// it would make nodes of different builds unable to read each other.
+    /// Akka.NET reserves identifiers 0-40 for its own serializers (those loaded here use 1-36) and
+    /// plugins tend to pick small numbers just above that; 7411 is well clear of both. It must
+    /// stay fixed: it travels with every message, so changing it would make nodes of different
+    /// builds unable to read each other.
     /// </summary>
     public const int Id = 7411;
 
