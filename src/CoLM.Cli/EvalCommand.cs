@@ -51,7 +51,7 @@ public static class EvalCommand
             for (int start = 0; start < examples.Count; start += BatchSize)
             {
                 var batch = Enumerable.Range(start, Math.Min(BatchSize, examples.Count - start)).Select(i => examples[i]).ToArray();
-                var prompts = batch.Select(e => Prompt(e, settings.Data.UsesAlpaca, tokenizer, model.Config.MaxSeqLen - maxNew)).ToArray();
+                var prompts = batch.Select(e => Prompt(e, settings.Data.UsesAlpaca, tokenizer, model.MaxSeqLen - maxNew)).ToArray();
                 var result = GreedyGenerator.Generate(model, prompts, maxNew, tokenizer.EosId, tokenizer.PadId);
                 for (int j = 0; j < batch.Length; j++)
                 {
@@ -81,16 +81,16 @@ public static class EvalCommand
         return ColmCommand.Ok;
     }
 
-    public static LlamaDecoder LoadModel(string modelPath, string? adapter)
+    public static CausalDecoder LoadModel(string modelPath, string? adapter)
     {
         if (adapter is null)
             // No adapter: a rank-1 LoRA whose B is zero leaves the base model unchanged.
-            return HfModelLoader.Load(modelPath, new LoraSettings(1, 1, 0, ["v_proj"]));
+            return HfModelLoader.LoadDecoder(modelPath, new LoraSettings(1, 1, 0, ["v_proj"]));
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(adapter, PeftAdapter.ConfigFile)))
             ?? throw new PeftAdapterException(adapter, "empty adapter_config.json");
         var lora = new LoraSettings(config["r"]!.GetValue<int>(), config["lora_alpha"]!.GetValue<double>(), 0,
             config["target_modules"]!.AsArray().Select(t => t!.GetValue<string>()).ToArray());
-        var model = HfModelLoader.Load(modelPath, lora);
+        var model = HfModelLoader.LoadDecoder(modelPath, lora);
         PeftAdapter.Import(model, adapter);
         return model;
     }

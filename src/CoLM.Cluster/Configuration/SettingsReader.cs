@@ -16,18 +16,22 @@ public static class SettingsReader
     {
         var run = new RunSettings(Str(c, "colm.run.root"), Str(c, "colm.run.name"), Long(c, "colm.run.seed"));
 
+        string modelPath = Str(c, "colm.model.path");
+        if (modelPath.Length > 0 && !File.Exists(System.IO.Path.Combine(modelPath, "config.json")))
+            throw new ConfigException("colm.model.path", $"'{modelPath}' is not a Hugging Face model folder (no config.json)");
+        // Phi-2 names its projections differently (dense, fc1, fc2); every other architecture uses Llama's names.
+        bool phi = modelPath.Length > 0 && Model.Hf.HfModelLoader.IsPhi(modelPath);
+        var known = phi ? Model.Phi.PhiDecoder.KnownLoraTargets : LoraTargets;
         var targets = StrList(c, "colm.model.lora.targets");
         foreach (var t in targets)
-            if (!LoraTargets.Contains(t))
-                throw new ConfigException("colm.model.lora.targets", $"unknown module '{t}'; expected some of {string.Join(", ", LoraTargets)}");
+            if (!known.Contains(t))
+                throw new ConfigException("colm.model.lora.targets",
+                    $"unknown module '{t}'{(phi ? " for PhiForCausalLM" : "")}; expected some of {string.Join(", ", known)}");
         if (!targets.Contains("v_proj"))
             throw new ConfigException("colm.model.lora.targets", "must include v_proj: the sketch reads the last layer's v_proj LoRA-B");
         var lora = new LoraSettings(Positive(c, "colm.model.lora.rank"), PositiveDouble(c, "colm.model.lora.alpha"),
             Fraction(c, "colm.model.lora.dropout"), targets);
         string tokenizer = OneOf(c, "colm.model.tokenizer", "auto", "char", "model");
-        string modelPath = Str(c, "colm.model.path");
-        if (modelPath.Length > 0 && !File.Exists(System.IO.Path.Combine(modelPath, "config.json")))
-            throw new ConfigException("colm.model.path", $"'{modelPath}' is not a Hugging Face model folder (no config.json)");
         if (tokenizer == "model" && modelPath.Length == 0)
             throw new ConfigException("colm.model.tokenizer", "\"model\" needs colm.model.path");
         int dim = Positive(c, "colm.model.dim"), heads = Positive(c, "colm.model.heads");
@@ -38,7 +42,10 @@ public static class SettingsReader
             throw new ConfigException("colm.model.adapter", $"'{adapter}' is not a PEFT adapter folder (no adapter_config.json)");
         var model = new ModelSettings(modelPath, adapter, tokenizer, dim, Positive(c, "colm.model.layers"), heads,
             Positive(c, "colm.model.hidden-dim"), Positive(c, "colm.model.max-seq-len"),
-            PositiveDouble(c, "colm.model.rope-theta"), Long(c, "colm.model.init-seed"), lora);
+            PositiveDouble(c, "colm.model.rope-theta"), Long(c, "colm.model.init-seed"), lora)
+        {
+            Dtype = OneOf(c, "colm.model.dtype", "float32", "bfloat16", "float16", "auto"),
+        };
 
         string kind = OneOf(c, "colm.data.kind", "synthetic", "jsonl");
         string path = Str(c, "colm.data.path");
