@@ -33,8 +33,39 @@ public sealed class DataMixture
         MaxLength = maxLength;
         TrainCountPerSource = CountPerSource(train, sourceNames.Count);
         HeldoutCountPerSource = CountPerSource(heldout, sourceNames.Count);
-        TruncatedCount = train.Count(e => e.Truncated) + heldout.Count(e => e.Truncated);
+        var truncated = new int[sourceNames.Count];
+        foreach (var e in train.Concat(heldout).Where(e => e.Truncated)) truncated[e.SourceId]++;
+        TruncatedPerSource = truncated;
+        TruncatedCount = truncated.Sum();
     }
+
+    /// <summary>A mixture whose training split is read on demand (see MixtureBuilder.FromJsonlLines): its counts come precomputed, since walking it would read the whole file.</summary>
+    private DataMixture(
+        IReadOnlyList<string> sourceNames,
+        IReadOnlyList<TokenizedExample> train,
+        IReadOnlyList<int> trainCountPerSource,
+        IReadOnlyList<TokenizedExample> heldout,
+        IReadOnlyList<RawExample> heldoutRaw,
+        int maxLength,
+        IReadOnlyList<int> truncatedPerSource)
+    {
+        ValidateSplit(heldout, sourceNames.Count, maxLength, nameof(heldout));
+        SourceNames = sourceNames;
+        Train = train;
+        Heldout = heldout;
+        HeldoutRaw = heldoutRaw;
+        MaxLength = maxLength;
+        TrainCountPerSource = trainCountPerSource;
+        HeldoutCountPerSource = CountPerSource(heldout, sourceNames.Count);
+        TruncatedPerSource = truncatedPerSource;
+        TruncatedCount = truncatedPerSource.Sum();
+    }
+
+    internal static DataMixture Streamed(
+        IReadOnlyList<string> sourceNames, IReadOnlyList<TokenizedExample> train, IReadOnlyList<int> trainCountPerSource,
+        IReadOnlyList<TokenizedExample> heldout, IReadOnlyList<RawExample> heldoutRaw, int maxLength,
+        IReadOnlyList<int> truncatedPerSource, ITokenizer tokenizer) =>
+        new(sourceNames, train, trainCountPerSource, heldout, heldoutRaw, maxLength, truncatedPerSource) { Tokenizer = tokenizer };
 
     public IReadOnlyList<string> SourceNames { get; }
     public IReadOnlyList<TokenizedExample> Train { get; }
@@ -47,6 +78,9 @@ public sealed class DataMixture
     public IReadOnlyList<int> TrainCountPerSource { get; }
     public IReadOnlyList<int> HeldoutCountPerSource { get; }
     public int TruncatedCount { get; }
+
+    /// <summary>Truncated examples per source id, train and held-out together.</summary>
+    public IReadOnlyList<int> TruncatedPerSource { get; }
     public int MaxLength { get; }
 
     /// <summary>The tokenizer the examples were encoded with (its pad id is the one collation uses).</summary>

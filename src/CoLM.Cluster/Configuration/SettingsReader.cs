@@ -56,7 +56,13 @@ public static class SettingsReader
             Positive(c, "colm.data.max-length"), Positive(c, "colm.data.heldout-per-source"),
             new SyntheticMixtureSettings(Positive(c, "colm.data.synthetic.train-examples"),
                 Positive(c, "colm.data.heldout-per-source"), Long(c, "colm.data.synthetic.seed")),
-            OneOf(c, "colm.data.prompt-template", "auto", "alpaca", "none"));
+            OneOf(c, "colm.data.prompt-template", "auto", "alpaca", "none"))
+        {
+            Format = OneOf(c, "colm.data.format", "auto", "math", "classification"),
+            Labels = StrList(c, "colm.data.labels"),
+        };
+        if (data.Labels.Distinct(StringComparer.OrdinalIgnoreCase).Count() != data.Labels.Count || data.Labels.Any(string.IsNullOrWhiteSpace))
+            throw new ConfigException("colm.data.labels", $"label words must be distinct and non-empty, got [{string.Join(", ", data.Labels)}]");
         if (!model.IsHuggingFace && data.MaxLength > model.MaxSeqLen)
             throw new ConfigException("colm.data.max-length", $"{data.MaxLength} exceeds colm.model.max-seq-len {model.MaxSeqLen}");
 

@@ -45,6 +45,12 @@ public sealed record DataSettings(
 {
     /// <summary>Alpaca for JSONL (the reference's default), nothing for the built-in mixture, unless set.</summary>
     public bool UsesAlpaca => PromptTemplate == "alpaca" || (PromptTemplate == "auto" && Kind == "jsonl");
+
+    /// <summary>colm.data.format: math | classification | auto (from the first row's fields).</summary>
+    public string Format { get; init; } = "auto";
+
+    /// <summary>colm.data.labels: the label words of classification data (an integer label indexes them).</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
 }
 
 /// <summary>How the gradient feature of colm / grad-norm is obtained (COLM.md "Alternatives").</summary>
