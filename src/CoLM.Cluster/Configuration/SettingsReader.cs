@@ -59,7 +59,7 @@ public static class SettingsReader
             OneOf(c, "colm.data.prompt-template", "auto", "alpaca", "none"))
         {
             Format = OneOf(c, "colm.data.format", "auto", "math", "classification"),
-            Labels = StrList(c, "colm.data.labels"),
+            Labels = LabelWords(c, "colm.data.labels"),
         };
         if (data.Labels.Distinct(StringComparer.OrdinalIgnoreCase).Count() != data.Labels.Count || data.Labels.Any(string.IsNullOrWhiteSpace))
             throw new ConfigException("colm.data.labels", $"label words must be distinct and non-empty, got [{string.Join(", ", data.Labels)}]");
@@ -177,6 +177,15 @@ public static class SettingsReader
         if (!v.IsArray()) throw new FormatException();
         return (IReadOnlyList<string>)v.GetArray().Select(x => x.GetString()).ToArray();
     });
+
+    /// <summary>A list of label words, or "" for none (HOCON's empty list does not read back as a list).</summary>
+    private static IReadOnlyList<string> LabelWords(Config c, string p)
+    {
+        var v = c.GetValue(p);
+        if (v.IsArray()) return StrList(c, p);
+        string s = Str(c, p);
+        return s.Length == 0 ? [] : throw new ConfigException(p, $"expected a list of label words such as [no, yes], got '{s}'");
+    }
 
     private static IReadOnlyList<string>? SmallSources(Config c, string p)
     {
