@@ -261,7 +261,7 @@ internal sealed class LoraLinear : nn.Module
 
 /// <summary>
 /// Rotary position tables in the Hugging Face "rotate half" layout: cos/sin of shape (MaxSeqLen, headDim),
-/// angle(t, i) = t * theta^(-2i/headDim) repeated for both halves. Computed once in double precision
+/// angle(t, i) = t * theta^(-2i/headDim) (scaled by a RopeScaling if given) repeated for both halves. Computed once in double precision
 /// in C# (identical on every device), copied per device and dtype on first use.
 /// Not registered as buffers: they are derived from the config, not state.
 /// </summary>
@@ -273,18 +273,19 @@ internal sealed class RotaryTable : IDisposable
     private readonly long _headDim;
     private (Device Device, ScalarType Dtype, Tensor Cos, Tensor Sin)? _cached;
 
-    public RotaryTable(int maxLen, int headDim, double theta)
+    public RotaryTable(int maxLen, int headDim, double theta, RopeScaling? scaling = null)
     {
         _maxLen = maxLen;
         _headDim = headDim;
         _cos = new float[maxLen * headDim];
         _sin = new float[maxLen * headDim];
         int half = headDim / 2;
+        var inverse = RopeScaling.InverseFrequencies(headDim, theta, scaling);
         for (int t = 0; t < maxLen; t++)
         {
             for (int i = 0; i < half; i++)
             {
-                double angle = t * Math.Pow(theta, -2.0 * i / headDim);
+                double angle = t * inverse[i];
                 float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
                 _cos[t * headDim + i] = _cos[t * headDim + half + i] = c;
                 _sin[t * headDim + i] = _sin[t * headDim + half + i] = s;
@@ -566,7 +567,7 @@ public sealed class LlamaDecoder : CausalDecoder
             using var noGrad = no_grad();
             _lmHead.Weight.copy_(_embed.Weight);
         }
-        _rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta);
+        _rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta, config.RopeScaling);
 
         register_module("embed_tokens", _embed);
         register_module("layers", _layers);
