@@ -83,6 +83,27 @@ public sealed class ComputeDtypeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_bfloat16_sketches_point_where_the_fp32_ones_do()
+    {
+        using var full = Tiny.Model(lora: Tiny.Lora(rank: 4));
+        using var batch = Tiny.Batch(83, 16, 12, 9, 14);
+        Tiny.Train(full, batch, steps: 2);
+        using var half = Tiny.Model(lora: Tiny.Lora(rank: 4));
+        foreach (var ((_, a), (_, b)) in full.TrainableParameters().Zip(half.TrainableParameters()))
+            using (no_grad()) b.copy_(a);
+        half.CastBaseWeights(ScalarType.BFloat16);
+
+        var zoFull = ZerothOrderSketch.Compute(full, batch, probeSeed: 9, probes: 16, epsilon: 1e-3).Coefficients;
+        var zoHalf = ZerothOrderSketch.Compute(half, batch, probeSeed: 9, probes: 16, epsilon: 1e-3).Coefficients;
+        var exactFull = ExactSketchGradient.Compute(full, batch);
+        var exactHalf = ExactSketchGradient.Compute(half, batch);
+        double zo = Tiny.Cosine(zoFull, zoHalf), exact = Tiny.Cosine(exactFull, exactHalf);
+        output.WriteLine($"cosine bf16 vs fp32: zeroth-order coefficients {zo:F3}, exact gradients {exact:F3}");
+        Assert.True(exact > 0.95, $"exact {exact}");
+        Assert.True(zo > 0.5, $"zeroth order {zo}");
+    }
+
+    [Fact]
     public void Float16_runs_forward_and_backward_on_the_CPU()
     {
         using var model = Tiny.Model(lora: Tiny.Lora(rank: 4));
