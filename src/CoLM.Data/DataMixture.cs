@@ -32,6 +32,7 @@ public sealed class DataMixture
         HeldoutRaw = heldoutRaw;
         MaxLength = maxLength;
         TrainCountPerSource = CountPerSource(train, sourceNames.Count);
+        TrainSourceIds = train.Select(e => e.SourceId).ToArray();
         HeldoutCountPerSource = CountPerSource(heldout, sourceNames.Count);
         var truncated = new int[sourceNames.Count];
         foreach (var e in train.Concat(heldout).Where(e => e.Truncated)) truncated[e.SourceId]++;
@@ -44,6 +45,7 @@ public sealed class DataMixture
         IReadOnlyList<string> sourceNames,
         IReadOnlyList<TokenizedExample> train,
         IReadOnlyList<int> trainCountPerSource,
+        IReadOnlyList<int> trainSourceIds,
         IReadOnlyList<TokenizedExample> heldout,
         IReadOnlyList<RawExample> heldoutRaw,
         int maxLength,
@@ -56,6 +58,7 @@ public sealed class DataMixture
         HeldoutRaw = heldoutRaw;
         MaxLength = maxLength;
         TrainCountPerSource = trainCountPerSource;
+        TrainSourceIds = trainSourceIds;
         HeldoutCountPerSource = CountPerSource(heldout, sourceNames.Count);
         TruncatedPerSource = truncatedPerSource;
         TruncatedCount = truncatedPerSource.Sum();
@@ -63,9 +66,9 @@ public sealed class DataMixture
 
     internal static DataMixture Streamed(
         IReadOnlyList<string> sourceNames, IReadOnlyList<TokenizedExample> train, IReadOnlyList<int> trainCountPerSource,
-        IReadOnlyList<TokenizedExample> heldout, IReadOnlyList<RawExample> heldoutRaw, int maxLength,
+        IReadOnlyList<int> trainSourceIds, IReadOnlyList<TokenizedExample> heldout, IReadOnlyList<RawExample> heldoutRaw, int maxLength,
         IReadOnlyList<int> truncatedPerSource, ITokenizer tokenizer) =>
-        new(sourceNames, train, trainCountPerSource, heldout, heldoutRaw, maxLength, truncatedPerSource) { Tokenizer = tokenizer };
+        new(sourceNames, train, trainCountPerSource, trainSourceIds, heldout, heldoutRaw, maxLength, truncatedPerSource) { Tokenizer = tokenizer };
 
     public IReadOnlyList<string> SourceNames { get; }
     public IReadOnlyList<TokenizedExample> Train { get; }
@@ -76,6 +79,12 @@ public sealed class DataMixture
     public IReadOnlyList<RawExample> HeldoutRaw { get; }
 
     public IReadOnlyList<int> TrainCountPerSource { get; }
+
+    /// <summary>
+    /// The source id of each training example, without reading the example: what the coordinator needs per pool
+    /// example (Train[id].SourceId reads and tokenizes a streamed example).
+    /// </summary>
+    public IReadOnlyList<int> TrainSourceIds { get; }
     public IReadOnlyList<int> HeldoutCountPerSource { get; }
     public int TruncatedCount { get; }
 

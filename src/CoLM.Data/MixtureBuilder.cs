@@ -96,7 +96,7 @@ public static class MixtureBuilder
         var heldout = heldoutRaw.Select((e, i) => ExampleTokenizer.Tokenize(e, i, idOf[e.Source], tok, maxLength)).ToArray();
         var trainSources = trainLines.Select(line => idOfFirstSeen[sourceOfLine[line]]).ToArray();
         var train = new StreamedJsonlSplit(index, parse, formatPrompt, tok, maxLength, trainLines.ToArray(), trainSources, StreamedCacheCapacity);
-        return DataMixture.Streamed(names, train, trainCounts, heldout, heldoutRaw.ToArray(), maxLength, truncatedPerSource, tok);
+        return DataMixture.Streamed(names, train, trainCounts, trainSources, heldout, heldoutRaw.ToArray(), maxLength, truncatedPerSource, tok);
     }
 
     private static DataMixture Build(IReadOnlyList<RawExample> train, IReadOnlyList<RawExample> heldout, ITokenizer tok, int maxLength)

@@ -44,6 +44,7 @@ public class StreamedJsonlTests(ITestOutputHelper output)
         Assert.True(File.Exists(JsonlIndex.CachePathFor(path)));
         Assert.Equal(expected.SourceNames, streamed.SourceNames);
         Assert.Equal(expected.TrainCountPerSource, streamed.TrainCountPerSource);
+        Assert.Equal(expected.TrainSourceIds, streamed.TrainSourceIds);
         Assert.Equal(expected.HeldoutCountPerSource, streamed.HeldoutCountPerSource);
         Assert.Equal(expected.TruncatedPerSource, streamed.TruncatedPerSource);
         Assert.True(streamed.TruncatedCount > 0);
