@@ -40,7 +40,8 @@ public static class EvalCommand
         var examples = task == "math"
             ? (IReadOnlyList<RawExample>)new JsonlExampleSource(settings.Data.Path, settings.Data.Fields)
             : ClassificationJsonl.Read(settings.Data.Path, new ClassificationFields(Source: settings.Data.Fields.Source), labels).ToList();
-        using var model = RunPlan.ModelFolder(() => LoadModel(settings.Model.Path, settings.Model.Adapter.Length > 0 ? settings.Model.Adapter : null));
+        using var model = RunPlan.ModelFolder(() => LoadModel(settings.Model.Path, settings.Model.Adapter.Length > 0 ? settings.Model.Adapter : null,
+            Training.TrainerReplica.ComputeDtype(settings)));
         TorchSharp.torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
 
         Directory.CreateDirectory(outDir);
@@ -51,7 +52,7 @@ public static class EvalCommand
             for (int start = 0; start < examples.Count; start += BatchSize)
             {
                 var batch = Enumerable.Range(start, Math.Min(BatchSize, examples.Count - start)).Select(i => examples[i]).ToArray();
-                var prompts = batch.Select(e => Prompt(e, settings.Data.UsesAlpaca, tokenizer, model.Config.MaxSeqLen - maxNew)).ToArray();
+                var prompts = batch.Select(e => Prompt(e, settings.Data.UsesAlpaca, tokenizer, model.MaxSeqLen - maxNew)).ToArray();
                 var result = GreedyGenerator.Generate(model, prompts, maxNew, tokenizer.EosId, tokenizer.PadId);
                 for (int j = 0; j < batch.Length; j++)
                 {
@@ -81,16 +82,17 @@ public static class EvalCommand
         return ColmCommand.Ok;
     }
 
-    public static LlamaDecoder LoadModel(string modelPath, string? adapter)
+    /// <summary>The folder's model with <paramref name="adapter"/> applied, frozen weights in <paramref name="dtype"/> (colm.model.dtype).</summary>
+    public static CausalDecoder LoadModel(string modelPath, string? adapter, TorchSharp.torch.ScalarType dtype = TorchSharp.torch.ScalarType.Float32)
     {
         if (adapter is null)
             // No adapter: a rank-1 LoRA whose B is zero leaves the base model unchanged.
-            return HfModelLoader.Load(modelPath, new LoraSettings(1, 1, 0, ["v_proj"]));
+            return HfModelLoader.LoadDecoder(modelPath, new LoraSettings(1, 1, 0, ["v_proj"]), dtype);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(adapter, PeftAdapter.ConfigFile)))
             ?? throw new PeftAdapterException(adapter, "empty adapter_config.json");
         var lora = new LoraSettings(config["r"]!.GetValue<int>(), config["lora_alpha"]!.GetValue<double>(), 0,
             config["target_modules"]!.AsArray().Select(t => t!.GetValue<string>()).ToArray());
-        var model = HfModelLoader.Load(modelPath, lora);
+        var model = HfModelLoader.LoadDecoder(modelPath, lora, dtype);
         PeftAdapter.Import(model, adapter);
         return model;
     }

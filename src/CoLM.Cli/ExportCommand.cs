@@ -1,5 +1,6 @@
 using CoLM.Cluster.Configuration;
 using CoLM.Cluster.Hosting;
+using CoLM.Model;
 using CoLM.Model.Hf;
 using static TorchSharp.torch;
 
@@ -25,9 +26,11 @@ public static class ExportCommand
             var other => throw new UsageException($"--dtype: '{other}' is not float32, float16 or bfloat16"),
         };
         using var model = RunPlan.ModelFolder(() => EvalCommand.LoadModel(settings.Model.Path, settings.Model.Adapter));
+        if (model is not LlamaDecoder llama)
+            throw new UsageException($"colm export writes the Llama family only; {settings.Model.Path} is {model.GetType().Name}");
         RunPlan.ModelFolder(() =>
         {
-            HfModelSaver.SaveMerged(model, outDir, dtype);
+            HfModelSaver.SaveMerged(llama, outDir, dtype);
             return 0;
         });
         Console.WriteLine($"colm: merged {settings.Model.Adapter} into {settings.Model.Path}; full model folder in {Path.GetFullPath(outDir)}");

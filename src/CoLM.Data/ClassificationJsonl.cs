@@ -31,10 +31,50 @@ public static class ClassificationJsonl
             throw new DataFormatException(path, "file not found");
         }
 
+        return JsonlReader.ReadLines(path, LineParser(fields, labelWords));
+    }
+
+    /// <summary>Parses one classification line (origin "path:line") into an example: the prompt and its label word as target.</summary>
+    public static Func<string, string, RawExample> LineParser(ClassificationFields fields, IReadOnlyList<string> labelWords)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        ArgumentNullException.ThrowIfNull(labelWords);
+        ValidateSettings(fields, labelWords);
         var words = labelWords.ToArray();
-        return JsonlReader.ReadLines(path, (line, origin) => JsonlLineParser.ParseObject(line, origin, root =>
+        return (line, origin) => JsonlLineParser.ParseObject(line, origin, root =>
             new RawExample(JsonlLineParser.RequiredSource(root, fields.Source, origin), Prompt(root, fields, origin),
-                Target(root, fields.Label, words, origin), origin)));
+                Target(root, fields.Label, words, origin), origin));
+    }
+
+    /// <summary>
+    /// "math" or "classification", from the fields of the first example of a JSONL file: a <paramref name="mathPrompt"/>
+    /// field means math (MathInstruct style), else a text or premise field with a label field means classification.
+    /// Anything else is a <see cref="DataFormatException"/> naming file and line.
+    /// </summary>
+    public static string DetectFormat(string path, string mathPrompt, ClassificationFields fields)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(fields);
+        if (!File.Exists(path))
+        {
+            throw new DataFormatException(path, "file not found");
+        }
+
+        return JsonlReader.ReadLines(path, (line, origin) => JsonlLineParser.ParseObject(line, origin, root =>
+        {
+            if (root.TryGetProperty(mathPrompt, out _))
+            {
+                return "math";
+            }
+
+            if ((root.TryGetProperty(fields.Text, out _) || root.TryGetProperty(fields.Premise, out _)) && root.TryGetProperty(fields.Label, out _))
+            {
+                return "classification";
+            }
+
+            throw new DataFormatException(origin,
+                $"cannot tell the format: neither a '{mathPrompt}' field (math) nor '{fields.Text}' or '{fields.Premise}' with '{fields.Label}' (classification)");
+        })).First();
     }
 
     private static string Prompt(JsonElement root, ClassificationFields fields, string origin)

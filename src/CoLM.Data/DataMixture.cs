@@ -32,9 +32,43 @@ public sealed class DataMixture
         HeldoutRaw = heldoutRaw;
         MaxLength = maxLength;
         TrainCountPerSource = CountPerSource(train, sourceNames.Count);
+        TrainSourceIds = train.Select(e => e.SourceId).ToArray();
         HeldoutCountPerSource = CountPerSource(heldout, sourceNames.Count);
-        TruncatedCount = train.Count(e => e.Truncated) + heldout.Count(e => e.Truncated);
+        var truncated = new int[sourceNames.Count];
+        foreach (var e in train.Concat(heldout).Where(e => e.Truncated)) truncated[e.SourceId]++;
+        TruncatedPerSource = truncated;
+        TruncatedCount = truncated.Sum();
     }
+
+    /// <summary>A mixture whose training split is read on demand (see MixtureBuilder.FromJsonlLines): its counts come precomputed, since walking it would read the whole file.</summary>
+    private DataMixture(
+        IReadOnlyList<string> sourceNames,
+        IReadOnlyList<TokenizedExample> train,
+        IReadOnlyList<int> trainCountPerSource,
+        IReadOnlyList<int> trainSourceIds,
+        IReadOnlyList<TokenizedExample> heldout,
+        IReadOnlyList<RawExample> heldoutRaw,
+        int maxLength,
+        IReadOnlyList<int> truncatedPerSource)
+    {
+        ValidateSplit(heldout, sourceNames.Count, maxLength, nameof(heldout));
+        SourceNames = sourceNames;
+        Train = train;
+        Heldout = heldout;
+        HeldoutRaw = heldoutRaw;
+        MaxLength = maxLength;
+        TrainCountPerSource = trainCountPerSource;
+        TrainSourceIds = trainSourceIds;
+        HeldoutCountPerSource = CountPerSource(heldout, sourceNames.Count);
+        TruncatedPerSource = truncatedPerSource;
+        TruncatedCount = truncatedPerSource.Sum();
+    }
+
+    internal static DataMixture Streamed(
+        IReadOnlyList<string> sourceNames, IReadOnlyList<TokenizedExample> train, IReadOnlyList<int> trainCountPerSource,
+        IReadOnlyList<int> trainSourceIds, IReadOnlyList<TokenizedExample> heldout, IReadOnlyList<RawExample> heldoutRaw, int maxLength,
+        IReadOnlyList<int> truncatedPerSource, ITokenizer tokenizer) =>
+        new(sourceNames, train, trainCountPerSource, trainSourceIds, heldout, heldoutRaw, maxLength, truncatedPerSource) { Tokenizer = tokenizer };
 
     public IReadOnlyList<string> SourceNames { get; }
     public IReadOnlyList<TokenizedExample> Train { get; }
@@ -45,8 +79,17 @@ public sealed class DataMixture
     public IReadOnlyList<RawExample> HeldoutRaw { get; }
 
     public IReadOnlyList<int> TrainCountPerSource { get; }
+
+    /// <summary>
+    /// The source id of each training example, without reading the example: what the coordinator needs per pool
+    /// example (Train[id].SourceId reads and tokenizes a streamed example).
+    /// </summary>
+    public IReadOnlyList<int> TrainSourceIds { get; }
     public IReadOnlyList<int> HeldoutCountPerSource { get; }
     public int TruncatedCount { get; }
+
+    /// <summary>Truncated examples per source id, train and held-out together.</summary>
+    public IReadOnlyList<int> TruncatedPerSource { get; }
     public int MaxLength { get; }
 
     /// <summary>The tokenizer the examples were encoded with (its pad id is the one collation uses).</summary>

@@ -8,16 +8,25 @@ namespace CoLM.Data;
 internal static class HeldoutSplitter
 {
     /// <summary>Returns a flag per example: true = held-out.</summary>
-    public static bool[] Choose(IReadOnlyList<RawExample> examples, int heldoutPerSource, long seed)
+    public static bool[] Choose(IReadOnlyList<RawExample> examples, int heldoutPerSource, long seed) =>
+        Choose(examples.Count, i => examples[i].Source, i => examples[i].Prompt, heldoutPerSource, seed);
+
+    /// <summary>
+    /// The same choice from each example's source and a key that is equal exactly when prompts are equal (the prompt
+    /// itself, or a hash of it when the examples are not held in memory).
+    /// </summary>
+    public static bool[] Choose<TKey>(int count, Func<int, string> sourceOf, Func<int, TKey> promptKeyOf, int heldoutPerSource, long seed)
+        where TKey : notnull
     {
-        var promptCounts = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var e in examples)
+        var promptCounts = new Dictionary<TKey, int>();
+        for (int i = 0; i < count; i++)
         {
-            promptCounts[e.Prompt] = promptCounts.GetValueOrDefault(e.Prompt) + 1;
+            var key = promptKeyOf(i);
+            promptCounts[key] = promptCounts.GetValueOrDefault(key) + 1;
         }
 
-        var isHeldout = new bool[examples.Count];
-        var bySource = Enumerable.Range(0, examples.Count).GroupBy(i => examples[i].Source, StringComparer.Ordinal);
+        var isHeldout = new bool[count];
+        var bySource = Enumerable.Range(0, count).GroupBy(sourceOf, StringComparer.Ordinal);
         foreach (var group in bySource)
         {
             var indices = group.ToList();
@@ -26,8 +35,8 @@ internal static class HeldoutSplitter
 
             // Prefer prompts that occur once in the whole file, so the same question is not both
             // trained on and evaluated; fall back to duplicates only if a source has too few.
-            var picked = indices.Where(i => promptCounts[examples[i].Prompt] == 1).Take(wanted).ToList();
-            picked.AddRange(indices.Where(i => promptCounts[examples[i].Prompt] != 1).Take(wanted - picked.Count));
+            var picked = indices.Where(i => promptCounts[promptKeyOf(i)] == 1).Take(wanted).ToList();
+            picked.AddRange(indices.Where(i => promptCounts[promptKeyOf(i)] != 1).Take(wanted - picked.Count));
             foreach (var i in picked)
             {
                 isHeldout[i] = true;

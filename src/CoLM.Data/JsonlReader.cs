@@ -47,7 +47,7 @@ public static class JsonlReader
         }
     }
 
-    private static void ValidateFields(JsonlFields fields)
+    internal static void ValidateFields(JsonlFields fields)
     {
         foreach (var (setting, name) in new[] { ("Source", fields.Source), ("Prompt", fields.Prompt), ("Target", fields.Target) })
         {

@@ -35,6 +35,9 @@ public sealed record DecoderConfig(
     /// </summary>
     public bool TieEmbeddings { get; init; }
 
+    /// <summary>Rotary frequency scaling (Hugging Face rope_scaling); null = none.</summary>
+    public RopeScaling? RopeScaling { get; init; }
+
     internal void Validate()
     {
         if (VocabSize < 1) throw new ArgumentException($"VocabSize must be >= 1, got {VocabSize}.");
@@ -47,6 +50,7 @@ public sealed record DecoderConfig(
         if (MaxSeqLen < 1) throw new ArgumentException($"MaxSeqLen must be >= 1, got {MaxSeqLen}.");
         if (!(RopeTheta > 0)) throw new ArgumentException($"RopeTheta must be > 0, got {RopeTheta}.");
         if (!(NormEps > 0)) throw new ArgumentException($"NormEps must be > 0, got {NormEps}.");
+        RopeScaling?.Validate();
     }
 }
 
@@ -75,4 +79,61 @@ public sealed record LoraSettings(int Rank, double Alpha, double Dropout, IReadO
     }
 
     internal bool Covers(string projection) => Targets.Contains(projection);
+}
+
+/// <summary>
+/// Rotary frequency scaling for long contexts (Hugging Face config.json "rope_scaling"): "linear" divides every
+/// frequency by <see cref="Factor"/> (position interpolation); "llama3" (Llama 3.1) divides only the low frequencies
+/// (wavelength above OriginalMaxPositions / LowFreqFactor) by it, keeps the high ones (wavelength below
+/// OriginalMaxPositions / HighFreqFactor), and blends linearly in between. Neither scales the attention.
+/// </summary>
+public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1.0, double HighFreqFactor = 4.0, int OriginalMaxPositions = 8192)
+{
+    public const string Linear = "linear";
+    public const string Llama3 = "llama3";
+
+    /// <summary>
+    /// The inverse frequencies of the rotary pairs, theta^(-2i/headDim) for i in [0, headDim/2), scaled by
+    /// <paramref name="scaling"/> (none when null). Position t turns pair i by t * result[i] radians.
+    /// </summary>
+    public static double[] InverseFrequencies(int headDim, double theta, RopeScaling? scaling)
+    {
+        var inverse = new double[headDim / 2];
+        for (int i = 0; i < inverse.Length; i++) inverse[i] = Math.Pow(theta, -2.0 * i / headDim);
+        if (scaling is null) return inverse;
+        scaling.Validate();
+        if (scaling.Type == Linear)
+        {
+            for (int i = 0; i < inverse.Length; i++) inverse[i] /= scaling.Factor;
+            return inverse;
+        }
+
+        double lowFreqWavelength = scaling.OriginalMaxPositions / scaling.LowFreqFactor;
+        double highFreqWavelength = scaling.OriginalMaxPositions / scaling.HighFreqFactor;
+        for (int i = 0; i < inverse.Length; i++)
+        {
+            double wavelength = 2 * Math.PI / inverse[i];
+            if (wavelength > lowFreqWavelength)
+            {
+                inverse[i] /= scaling.Factor;                 // low frequency: interpolated
+            }
+            else if (wavelength >= highFreqWavelength)
+            {
+                double smooth = (scaling.OriginalMaxPositions / wavelength - scaling.LowFreqFactor)
+                    / (scaling.HighFreqFactor - scaling.LowFreqFactor);
+                inverse[i] = (1 - smooth) * inverse[i] / scaling.Factor + smooth * inverse[i]; // medium: blended
+            }
+            // high frequency: unchanged
+        }
+        return inverse;
+    }
+
+    internal void Validate()
+    {
+        if (Type is not (Linear or Llama3)) throw new ArgumentException($"rope_scaling type '{Type}' is not supported (only linear, llama3).");
+        if (!(Factor > 0)) throw new ArgumentException($"rope_scaling factor must be > 0, got {Factor}.");
+        if (Type == Llama3 && !(LowFreqFactor > 0 && HighFreqFactor > LowFreqFactor && OriginalMaxPositions > 0))
+            throw new ArgumentException(
+                $"rope_scaling llama3 needs 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0, got {LowFreqFactor}, {HighFreqFactor}, {OriginalMaxPositions}.");
+    }
 }

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace CoLM.Model;
 
 /// <summary>
-/// Exact per-example gradient of each example's loss w.r.t. <see cref="LlamaDecoder.SketchParameter"/>,
+/// Exact per-example gradient of each example's loss w.r.t. <see cref="CausalDecoder.SketchParameter"/>,
 /// flattened row-major like the parameter: float[B x P], P = KvDim * Rank (Dim * Rank without grouped-query attention).
 /// </summary>
 /// <remarks>
@@ -16,7 +16,7 @@ namespace CoLM.Model;
 /// </remarks>
 public static class ExactSketchGradient
 {
-    public static float[] Compute(LlamaDecoder model, TokenBatch batch)
+    public static float[] Compute(CausalDecoder model, TokenBatch batch)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);
@@ -34,7 +34,7 @@ public static class ExactSketchGradient
             var total = TokenLoss.PerExample(logits, batch.Targets, batch.Mask).sum();
             var outputGrad = autograd.grad([total], [tap.Output!])[0];                // (B, T, KvDim)
             var hidden = tap.LoraHidden!.detach();                                    // (B, T, r)
-            var perExample = outputGrad.transpose(1, 2).matmul(hidden) * projection.Scale; // (B, KvDim, r)
+            var perExample = outputGrad.to_type(hidden.dtype).transpose(1, 2).matmul(hidden) * projection.Scale; // (B, KvDim, r)
             return TensorCopy.ToFloatArray(perExample.reshape(perExample.shape[0], -1));
         }
         finally

@@ -90,6 +90,8 @@ internal sealed class RmsNorm : nn.Module
         RegisterComponents();
     }
 
+    public Parameter Weight => _weight;
+
     public Tensor Forward(Tensor x)
     {
         var xf = x.dtype == float32 ? x : x.to_type(float32);
@@ -125,30 +127,45 @@ internal sealed class DropoutSource : IDisposable
     public void Dispose() => Generator.Dispose();
 }
 
-/// <summary>Bias-free linear layer with a frozen weight and an optional LoRA adapter: y = W x + s * B(A(dropout(x))).</summary>
+/// <summary>
+/// Linear layer with a frozen weight, an optional frozen bias and an optional LoRA adapter:
+/// y = W x + b + s * B(A(dropout(x))). W and b may be held in a half-precision compute dtype while A and B stay
+/// fp32: the adapter then runs in fp32 on x cast up and its output is cast down to W's dtype before the sum
+/// (the cast at the LoRA boundary, as PEFT does), so gradients and optimizer state of A and B are fp32.
+/// </summary>
 internal sealed class LoraLinear : nn.Module
 {
     [ComponentName(Name = "weight")] private Parameter _weight; // (out, in), frozen
+    [ComponentName(Name = "bias")] private Parameter? _bias;    // (out), frozen; Phi only
     [ComponentName(Name = "lora_A")] private Parameter? _loraA; // (r, in)
     [ComponentName(Name = "lora_B")] private Parameter? _loraB; // (out, r)
     private readonly double _scale;
     private readonly double _dropout;
     private readonly DropoutSource _dropoutSource;
-    private Tensor? _folded; // W + s B A while folded, (out, in); see Fold
+    private Tensor? _folded; // W + s B A while folded, (out, in), in W's dtype; see Fold
 
     /// <summary>The frozen weight W, (out, in).</summary>
     public Parameter Weight => _weight;
 
+    /// <summary>A bias-free projection whose weight is drawn from <paramref name="init"/> (the built-in decoder).</summary>
     public LoraLinear(string name, long inFeatures, long outFeatures, double std, LoraSettings? lora, ParameterFactory init)
+        : this(name, init.Normal($"{name}.weight", [outFeatures, inFeatures], std), bias: null, lora, init)
+    {
+    }
+
+    /// <summary>A projection over given frozen weights (a checkpoint's); the adapter's A is drawn from <paramref name="init"/>.</summary>
+    public LoraLinear(string name, Parameter weight, Parameter? bias, LoraSettings? lora, ParameterFactory init)
         : base(nameof(LoraLinear))
     {
         _dropoutSource = init.Dropout;
-        _weight = init.Normal($"{name}.weight", [outFeatures, inFeatures], std);
+        _weight = weight;
+        _bias = bias;
         register_parameter("weight", _weight);
+        if (_bias is not null) register_parameter("bias", _bias);
         if (lora is not null)
         {
-            _loraA = init.LoraA($"{name}.lora_A", lora.Rank, inFeatures);
-            _loraB = ParameterFactory.LoraB(outFeatures, lora.Rank);
+            _loraA = init.LoraA($"{name}.lora_A", lora.Rank, weight.shape[1]);
+            _loraB = ParameterFactory.LoraB(weight.shape[0], lora.Rank);
             register_parameter("lora_A", _loraA);
             register_parameter("lora_B", _loraB);
             _scale = lora.Scale;
@@ -166,11 +183,13 @@ internal sealed class LoraLinear : nn.Module
     public Tensor Forward(Tensor x, LoraTap? tap = null)
     {
         if (_folded is not null) return ForwardFolded(x, tap);
-        var y = F.linear(x, _weight);
+        var y = F.linear(x, _weight, _bias);
         if (_loraA is null || _loraB is null) return y;
         var dropped = _dropout > 0 && training ? _dropoutSource.Apply(x, _dropout) : x;
-        var hidden = F.linear(dropped, _loraA);          // (..., r)
-        var adapted = y + F.linear(hidden, _loraB) * _scale;
+        if (dropped.dtype != _loraA.dtype) dropped = dropped.to_type(_loraA.dtype);
+        var hidden = F.linear(dropped, _loraA);          // (..., r), in the adapter's dtype
+        var update = F.linear(hidden, _loraB) * _scale;  // (..., out)
+        var adapted = y + (update.dtype == y.dtype ? update : update.to_type(y.dtype));
         if (tap is not null)
         {
             tap.LoraHidden = hidden;
@@ -179,17 +198,39 @@ internal sealed class LoraLinear : nn.Module
         return adapted;
     }
 
+    /// <summary>Replaces the frozen weight and bias by copies in <paramref name="dtype"/>; the adapter is left alone.</summary>
+    public void CastWeight(ScalarType dtype)
+    {
+        if (_weight.dtype == dtype) return;
+        Unfold();
+        _weight = Recast(_weight, "weight", dtype);
+        if (_bias is not null) _bias = Recast(_bias, "bias", dtype);
+    }
+
+    private Parameter Recast(Parameter old, string name, ScalarType dtype)
+    {
+        using var noGrad = no_grad();
+        var cast = new Parameter(old.to_type(dtype), requires_grad: false);
+        cast.DetachFromDisposeScope();
+        ConditionallyRegisterParameter(name, cast);
+        old.Dispose();
+        return cast;
+    }
+
     /// <summary>
-    /// Until <see cref="Unfold"/>, Forward computes W' x with the adapter folded into one weight, W' = W + s B A:
-    /// one matmul instead of three and two elementwise passes. The same function up to rounding, without dropout,
-    /// so only for no-grad, eval-mode passes (Forward refuses others); A and B must not change meanwhile.
+    /// Until <see cref="Unfold"/>, Forward computes W' x + b with the adapter folded into one weight, W' = W + s B A
+    /// (summed in fp32, stored in W's dtype): one matmul instead of three and two elementwise passes. The same
+    /// function up to rounding, without dropout, so only for no-grad, eval-mode passes (Forward refuses others);
+    /// A and B must not change meanwhile.
     /// </summary>
     public void Fold()
     {
         if (_loraA is null || _loraB is null || _folded is not null) return;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        _folded = _weight.addmm(_loraB, _loraA, beta: 1, alpha: (float)_scale).DetachFromDisposeScope(); // (out, in)
+        var weight = _weight.dtype == _loraA.dtype ? _weight : _weight.to_type(_loraA.dtype);
+        var folded = weight.addmm(_loraB, _loraA, beta: 1, alpha: (float)_scale); // (out, in)
+        _folded = (folded.dtype == _weight.dtype ? folded : folded.to_type(_weight.dtype)).DetachFromDisposeScope();
     }
 
     public void Unfold()
@@ -208,10 +249,10 @@ internal sealed class LoraLinear : nn.Module
     {
         if (training || is_grad_enabled())
             throw new InvalidOperationException("A folded LoRA adapter is for no-grad, eval-mode passes only; unfold it first.");
-        var y = F.linear(x, _folded!);
+        var y = F.linear(x, _folded!, _bias);
         if (tap is not null)
         {
-            tap.LoraHidden = F.linear(x, _loraA!);      // (..., r)
+            tap.LoraHidden = F.linear(x.dtype == _loraA!.dtype ? x : x.to_type(_loraA.dtype), _loraA); // (..., r)
             tap.Output = y;
         }
         return y;
@@ -220,7 +261,7 @@ internal sealed class LoraLinear : nn.Module
 
 /// <summary>
 /// Rotary position tables in the Hugging Face "rotate half" layout: cos/sin of shape (MaxSeqLen, headDim),
-/// angle(t, i) = t * theta^(-2i/headDim) repeated for both halves. Computed once in double precision
+/// angle(t, i) = t * theta^(-2i/headDim) (scaled by a RopeScaling if given) repeated for both halves. Computed once in double precision
 /// in C# (identical on every device), copied per device and dtype on first use.
 /// Not registered as buffers: they are derived from the config, not state.
 /// </summary>
@@ -232,18 +273,19 @@ internal sealed class RotaryTable : IDisposable
     private readonly long _headDim;
     private (Device Device, ScalarType Dtype, Tensor Cos, Tensor Sin)? _cached;
 
-    public RotaryTable(int maxLen, int headDim, double theta)
+    public RotaryTable(int maxLen, int headDim, double theta, RopeScaling? scaling = null)
     {
         _maxLen = maxLen;
         _headDim = headDim;
         _cos = new float[maxLen * headDim];
         _sin = new float[maxLen * headDim];
         int half = headDim / 2;
+        var inverse = RopeScaling.InverseFrequencies(headDim, theta, scaling);
         for (int t = 0; t < maxLen; t++)
         {
             for (int i = 0; i < half; i++)
             {
-                double angle = t * Math.Pow(theta, -2.0 * i / headDim);
+                double angle = t * inverse[i];
                 float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
                 _cos[t * headDim + i] = _cos[t * headDim + half + i] = c;
                 _sin[t * headDim + i] = _sin[t * headDim + half + i] = s;
@@ -352,7 +394,7 @@ internal sealed class Attention : nn.Module
         var v = RepeatKv(_v.Forward(x, tap).view(batch, time, _kvHeads, _headDim).transpose(1, 2)); // (B, H, T, hd)
         var u = tap.LoraHidden ?? throw new InvalidOperationException("v_proj has no LoRA adapter.");
         long rank = u.shape[^1];
-        var shared = u.unsqueeze(1).expand(batch, _heads, time, rank);                      // (B, H, T, r), u is shared by all heads
+        var shared = u.to_type(v.dtype).unsqueeze(1).expand(batch, _heads, time, rank);     // (B, H, T, r), u is shared by all heads
         var mixed = F.scaled_dot_product_attention(q, k, cat([v, shared], -1), is_casual: true); // (B, H, T, hd + r)
         var values = mixed.narrow(-1, 0, _headDim).transpose(1, 2).reshape(batch, time, _heads * _headDim); // (B, T, D)
         var hidden = mixed.narrow(-1, _headDim, rank).transpose(1, 2);                      // (B, T, H, r)
@@ -490,7 +532,7 @@ internal sealed class TokenEmbedding : nn.Module
 /// (last layer + norm + lm_head) so the sketches can cache the trunk; the zeroth-order sketch further
 /// splits the head at the last attention's head mix (<see cref="MixLastAttention"/>, <see cref="ForwardAfterLastMix"/>).
 /// </summary>
-public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
+public sealed class LlamaDecoder : CausalDecoder
 {
     [ComponentName(Name = "embed_tokens")] private TokenEmbedding _embed;
     [ComponentName(Name = "layers")] private ModuleList<DecoderBlock> _layers;
@@ -525,7 +567,7 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
             using var noGrad = no_grad();
             _lmHead.Weight.copy_(_embed.Weight);
         }
-        _rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta);
+        _rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta, config.RopeScaling);
 
         register_module("embed_tokens", _embed);
         register_module("layers", _layers);
@@ -537,39 +579,24 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
     public DecoderConfig Config { get; }
 
     /// <summary>Seeds this model's dropout masks (independent of libtorch's global generator).</summary>
-    public void SeedDropout(long seed) => _dropout.Seed(seed);
+    public override void SeedDropout(long seed) => _dropout.Seed(seed);
 
-    public LoraSettings Lora { get; }
+    public override LoraSettings Lora { get; }
+
+    public override int VocabSize => Config.VocabSize;
+
+    public override int MaxSeqLen => Config.MaxSeqLen;
 
     public long Seed { get; }
 
-    /// <summary>The last layer's v_proj LoRA B, shape (KvDim, Rank) (= (Dim, Rank) without grouped-query attention): the parameter the CoLM gradient feature is taken on.</summary>
-    public Parameter SketchParameter => SketchProjection.LoraB!;
+    public override ScalarType ComputeDtype => _norm.Weight.dtype;
 
-    /// <summary>The LoRA scale alpha / r of <see cref="SketchParameter"/>'s adapter.</summary>
-    public double SketchScale => SketchProjection.Scale;
+    internal override LoraLinear LastValueProjection => _layers[_layers.Count - 1].SelfAttention.ValueProjection;
 
-    internal LoraLinear SketchProjection
-    {
-        get
-        {
-            var projection = _layers[_layers.Count - 1].SelfAttention.ValueProjection;
-            if (projection.LoraB is null)
-                throw new InvalidOperationException(
-                    "The gradient sketch needs a LoRA adapter on v_proj; add \"v_proj\" to the LoRA targets.");
-            return projection;
-        }
-    }
-
-    /// <summary>(B, T) int64 tokens -> (B, T, V) logits.</summary>
-    public override Tensor forward(Tensor tokens)
-    {
-        using var scope = NewDisposeScope();
-        return ForwardHead(ForwardTrunk(tokens)).MoveToOuterDisposeScope();
-    }
+    internal override AttentionShape LastAttentionShape => new(Config.Heads, Config.KvHeads, Config.HeadDim);
 
     /// <summary>Embedding and layers 0..n-2: (B, T) int64 -> (B, T, D). Run it under no_grad to cache it.</summary>
-    public Tensor ForwardTrunk(Tensor tokens)
+    public override Tensor ForwardTrunk(Tensor tokens)
     {
         if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
         using var scope = NewDisposeScope();
@@ -579,15 +606,8 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
         return h.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Last layer, final norm and lm_head: (B, T, D) -> (B, T, V) logits.</summary>
-    public Tensor ForwardHead(Tensor trunkHidden)
-    {
-        using var scope = NewDisposeScope();
-        return ForwardHead(trunkHidden, valueTap: null).MoveToOuterDisposeScope();
-    }
-
     /// <summary>The head, recording the last layer's v_proj LoRA input and output in <paramref name="valueTap"/>; runs in the caller's scope.</summary>
-    internal Tensor ForwardHead(Tensor trunkHidden, LoraTap? valueTap)
+    internal override Tensor ForwardHead(Tensor trunkHidden, LoraTap? valueTap)
     {
         if (trunkHidden.ndim != 3) throw new ArgumentException($"trunk hidden must be (B, T, D), got shape [{string.Join(", ", trunkHidden.shape)}].");
         var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
@@ -600,7 +620,7 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
     /// (see <see cref="Attention.MixValuesAndLoraHidden"/>): P V0 as (B, T, D) and P u as (B, T, H, r). Eval mode
     /// only (no dropout); runs in the caller's scope.
     /// </summary>
-    internal (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden)
+    internal override (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden)
     {
         var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
         var last = _layers[_layers.Count - 1];
@@ -612,18 +632,18 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
     /// trunk output, mixed (..., D) the attention mix at the same positions (broadcast over leading dims).
     /// Returns logits (..., V). Runs in the caller's scope.
     /// </summary>
-    internal Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed) =>
+    internal override Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed) =>
         _lmHead.Forward(_norm.Forward(_layers[_layers.Count - 1].ForwardAfterMix(residual, mixed)));
 
     /// <summary>
     /// An empty KV cache for <see cref="ForwardWithCache"/>: per layer, keys and values (batch, KvHeads, capacity, HeadDim)
     /// in the model's current dtype on <paramref name="device"/>. The caller disposes it.
     /// </summary>
-    public KvCache CreateKvCache(long batch, long capacity, Device device)
+    public override KvCache CreateKvCache(long batch, long capacity, Device device)
     {
         if (batch < 1) throw new ArgumentException($"KV cache batch must be >= 1, got {batch}.");
         if (capacity < 1) throw new ArgumentException($"KV cache capacity must be >= 1, got {capacity}.");
-        return new KvCache(_layers.Count, batch, Config.KvHeads, capacity, Config.HeadDim, ComputeDtype(), device);
+        return new KvCache(_layers.Count, batch, Config.KvHeads, capacity, Config.HeadDim, ComputeDtype, device);
     }
 
     /// <summary>
@@ -636,41 +656,13 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
     /// Left-padded prompts: pad slots not attendable, positions counting from each row's first real token.
     /// Always runs under no_grad; LoRA adapters apply as in <see cref="forward"/> (dropout only in training mode).
     /// </summary>
-    public Tensor ForwardWithCache(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache)
+    public override Tensor ForwardWithCache(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache)
     {
         ArgumentNullException.ThrowIfNull(cache);
-        if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
-        long batch = tokens.shape[0], time = tokens.shape[1], start = cache.Length;
-        if (!positions.shape.SequenceEqual(tokens.shape) || !attendable.shape.SequenceEqual(tokens.shape))
-            throw new ArgumentException("positions and attendable must have the shape of tokens.");
-        if (batch != cache.Batch) throw new ArgumentException($"tokens have batch {batch}, the KV cache {cache.Batch}.");
-        if (cache.Layers != _layers.Count) throw new ArgumentException("The KV cache was made for a different model.");
-        if (start + time > cache.Capacity)
-            throw new ArgumentException($"The KV cache holds {cache.Capacity} positions; {start} used, {time} more requested.");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var device = tokens.device;
-        if (time > 0)
-        {
-            long maxPosition = positions.max().item<long>(), minPosition = positions.min().item<long>();
-            if (minPosition < 0 || maxPosition >= Config.MaxSeqLen)
-                throw new ArgumentException($"Positions must lie in [0, MaxSeqLen = {Config.MaxSeqLen}), got [{minPosition}, {maxPosition}].");
-        }
-
-        var (cosTable, sinTable) = _rotary.For(device, ComputeDtype(), Config.MaxSeqLen);
-        var flat = positions.reshape(-1).to_type(int64);
-        var cos = cosTable.index_select(0, flat).view(batch, 1, time, Config.HeadDim); // (B, 1, T, hd)
-        var sin = sinTable.index_select(0, flat).view(batch, 1, time, Config.HeadDim);
-
-        cache.KeyMask.narrow(1, start, time).copy_(attendable.to_type(@bool));
-        long keys = start + time;
-        var keyIndex = arange(keys, int64, device).unsqueeze(0);                  // (1, S)
-        var queryIndex = arange(start, keys, 1, int64, device).unsqueeze(1);      // (T, 1)
-        var causal = keyIndex.le(queryIndex);                                      // (T, S)
-        var own = keyIndex.eq(queryIndex);                                         // (T, S)
-        var valid = cache.KeyMask.narrow(1, 0, keys).unsqueeze(1);                 // (B, 1, S)
-        var allowed = causal.logical_and(valid.logical_or(own)).unsqueeze(1);      // (B, 1, T, S)
-
+        long start = cache.Length, time = tokens.shape[^1];
+        var (cos, sin, allowed) = PrepareCachedStep(tokens, positions, attendable, cache, _rotary, _layers.Count);
         var h = _embed.Forward(tokens);
         for (int i = 0; i < _layers.Count; i++)
             h = _layers[i].ForwardCached(h, cos, sin, allowed, cache.Keys[i], cache.Values[i], start);
@@ -678,42 +670,6 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
         cache.Advance(time);
         return logits.MoveToOuterDisposeScope();
     }
-
-    /// <summary>
-    /// Folds every LoRA adapter into its weight (see <see cref="LoraLinear.Fold"/>) until the handle is disposed:
-    /// for no-grad, eval-mode passes that must not change A or B meanwhile.
-    /// </summary>
-    internal IDisposable FoldAdapters()
-    {
-        var adapted = modules().OfType<LoraLinear>().Where(l => l.HasAdapter).ToArray();
-        var handle = new FoldedAdapters(adapted);
-        try
-        {
-            foreach (var layer in adapted) layer.Fold();
-        }
-        catch
-        {
-            handle.Dispose(); // never leave a model half folded
-            throw;
-        }
-        return handle;
-    }
-
-    private sealed class FoldedAdapters(LoraLinear[] layers) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var layer in layers) layer.Unfold();
-        }
-    }
-
-    /// <summary>Parameters that require grad (the LoRA A and B matrices), in registration order.</summary>
-    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters() =>
-        named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
-
-    /// <summary>Frozen base weights, in registration order.</summary>
-    public IReadOnlyList<(string Name, Tensor Tensor)> FrozenParameters() =>
-        named_parameters().Where(p => !p.parameter.requires_grad).Select(p => (p.name, (Tensor)p.parameter)).ToList();
 
     protected override void Dispose(bool disposing)
     {
@@ -729,11 +685,8 @@ public sealed class LlamaDecoder : nn.Module<Tensor, Tensor>
     {
         if (length > Config.MaxSeqLen)
             throw new ArgumentException($"Sequence length {length} exceeds MaxSeqLen {Config.MaxSeqLen}.");
-        return _rotary.For(device, ComputeDtype(), length);
+        return _rotary.For(device, ComputeDtype, length);
     }
-
-    /// <summary>The dtype the model currently computes in (that of its weights).</summary>
-    private ScalarType ComputeDtype() => _norm.parameters().First().dtype;
 }
 
 /// <summary>

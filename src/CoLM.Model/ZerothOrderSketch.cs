@@ -7,7 +7,7 @@ namespace CoLM.Model;
 public sealed record SketchResult(float[] Losses, float[] Coefficients);
 
 /// <summary>
-/// The zeroth-order (SPSA / MeZO) gradient sketch of COLM.md step 4, on <see cref="LlamaDecoder.SketchParameter"/>:
+/// The zeroth-order (SPSA / MeZO) gradient sketch of COLM.md step 4, on <see cref="CausalDecoder.SketchParameter"/>:
 /// c_ik = (loss_i(theta + eps z_k) - loss_i(theta - eps z_k)) / (2 eps), with z_k from
 /// <see cref="ProbeDirections"/> so that anyone holding the probe seed rebuilds g_i = (1/K) sum_k c_ik z_k.
 /// Both sides of every difference run in eval mode (no dropout); the model's mode is given back.
@@ -26,7 +26,7 @@ public static class ZerothOrderSketch
     /// rounding, since sums are reordered: about one ulp of a loss, so |c_fast - c_ref| ~ ulp(loss) / (2 eps).
     /// Deterministic: the same inputs give the same bits.
     /// </summary>
-    public static SketchResult Compute(LlamaDecoder model, TokenBatch batch, long probeSeed, int probes, double epsilon)
+    public static SketchResult Compute(CausalDecoder model, TokenBatch batch, long probeSeed, int probes, double epsilon)
     {
         Validate(model, batch, probes, epsilon);
         using var scope = NewDisposeScope();
@@ -39,31 +39,37 @@ public static class ZerothOrderSketch
         {
             using var folded = model.FoldAdapters(); // W + s B A: one matmul per projection; the sketch reads A and B only
             long examples = batch.Inputs.shape[0], time = batch.Inputs.shape[1];
-            long dim = model.Config.Dim, heads = model.Config.Heads, headDim = model.Config.HeadDim;
+            var shape = model.LastAttentionShape;
+            long heads = shape.Heads, headDim = shape.HeadDim, width = shape.MixWidth;
             long rank = sketch.shape[1], variants = 2L * probes + 1;
 
             var trunk = model.ForwardTrunk(batch.Inputs);                              // (B, T, D)
-            var (mixedValues, mixedHidden) = model.MixLastAttention(trunk);            // (B, T, D), (B, T, H, r)
+            long dim = trunk.shape[2];
+            var (mixedValues, mixedHidden) = model.MixLastAttention(trunk);            // (B, T, H*hd), (B, T, H, r)
 
             // The target positions, as flat indices b * T + t, ascending.
             var keep = batch.Mask.ne(0);                                               // (B, T) bool
             var rows = keep.reshape(-1).nonzero().reshape(-1);                         // (N)
             long n = rows.shape[0];
             var residual = trunk.reshape(-1, dim).index_select(0, rows);               // (N, D)
-            var unperturbed = mixedValues.reshape(-1, dim).index_select(0, rows);      // (N, D) = P V0
-            var hidden = mixedHidden.reshape(-1, heads, rank).index_select(0, rows);   // (N, H, r) = P u
+            var unperturbed = mixedValues.reshape(-1, width).index_select(0, rows);    // (N, H*hd) = P V0
+            var hidden = mixedHidden.reshape(-1, heads, rank).index_select(0, rows)    // (N, H, r) = P u
+                .to_type(sketch.dtype);
 
             // Head h's output moves by eps s z_k[h] (P u)_h, z_k[h] = rows j*hd .. (j+1)*hd - 1 of z_k for h's kv head
             // j = h / (H / KV) (j = h without grouped-query attention).
-            long kvHeads = model.Config.KvHeads;
+            long kvHeads = shape.KvHeads;
             var z = Probes(probeSeed, probes, sketch)                                  // (K, KV*hd, r)
                 .view(probes, kvHeads, headDim, rank);                                 // (K, KV, hd, r)
             if (kvHeads != heads) z = z.repeat_interleave(heads / kvHeads, dim: 1);    // (K, H, hd, r)
             z = z.transpose(2, 3);                                                     // (K, H, r, hd)
             var delta = hidden.permute(1, 0, 2).matmul(z)                              // (H, N, r) @ (K, H, r, hd) -> (K, H, N, hd)
-                .permute(0, 2, 1, 3).reshape(probes, n, dim)                           // (K, N, D)
+                .permute(0, 2, 1, 3).reshape(probes, n, width)                         // (K, N, H*hd)
                 .mul_(epsilon * scale);
-            var mixed = cat([unperturbed.unsqueeze(0), unperturbed + delta, unperturbed - delta], 0); // (2K+1, N, D)
+            // With a half-precision compute dtype the variants are formed in fp32 and rounded once.
+            var centre = unperturbed.to_type(delta.dtype).unsqueeze(0);                // (1, N, H*hd)
+            var mixed = cat([centre, centre + delta, centre - delta], 0)              // (2K+1, N, H*hd)
+                .to_type(unperturbed.dtype);
 
             var logits = model.ForwardAfterLastMix(residual, mixed);                   // (2K+1, N, V)
             if (logits.dtype is ScalarType.Float16 or ScalarType.BFloat16) logits = logits.to_type(float32);
@@ -96,7 +102,7 @@ public static class ZerothOrderSketch
     /// parameter to theta +- eps z_k and reruns the last layer, final norm and lm_head over every position, 2K + 1
     /// times. Restores the parameter's exact bits.
     /// </summary>
-    public static SketchResult ComputeReference(LlamaDecoder model, TokenBatch batch, long probeSeed, int probes, double epsilon)
+    public static SketchResult ComputeReference(CausalDecoder model, TokenBatch batch, long probeSeed, int probes, double epsilon)
     {
         Validate(model, batch, probes, epsilon);
         using var scope = NewDisposeScope();
@@ -137,7 +143,7 @@ public static class ZerothOrderSketch
         }
     }
 
-    private static void Validate(LlamaDecoder model, TokenBatch batch, int probes, double epsilon)
+    private static void Validate(CausalDecoder model, TokenBatch batch, int probes, double epsilon)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(batch);

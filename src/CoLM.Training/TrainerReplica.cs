@@ -25,7 +25,7 @@ public sealed class TrainerReplica : IDisposable
     private readonly ICollective _collective;
     private readonly FaultInjector _faults;
     private readonly Device _device;
-    private readonly LlamaDecoder _model;
+    private readonly CausalDecoder _model;
     private readonly AdamW _optimizer;
     private readonly Parameter[] _trainable;
     private readonly string[] _trainableNames;
@@ -51,12 +51,23 @@ public sealed class TrainerReplica : IDisposable
 
     public int Rank { get; }
 
-    /// <summary>A Hugging Face model folder when configured, else the built-in decoder from the seed.</summary>
-    public static LlamaDecoder CreateModel(ColmSettings settings, ITokenizer tokenizer)
+    /// <summary>
+    /// A Hugging Face model folder when configured (Llama family or Phi-2), else the built-in decoder from the seed;
+    /// frozen weights in the configured compute dtype, LoRA weights in fp32.
+    /// </summary>
+    public static CausalDecoder CreateModel(ColmSettings settings, ITokenizer tokenizer)
     {
-        var model = settings.Model.IsHuggingFace
-            ? Model.Hf.HfModelLoader.Load(settings.Model.Path, settings.Model.Lora, ScalarType.Float32, settings.Model.InitSeed)
-            : new LlamaDecoder(settings.Model.ToDecoderConfig(tokenizer.VocabSize), settings.Model.Lora, settings.Model.InitSeed);
+        var dtype = ComputeDtype(settings);
+        CausalDecoder model;
+        if (settings.Model.IsHuggingFace)
+        {
+            model = Model.Hf.HfModelLoader.LoadDecoder(settings.Model.Path, settings.Model.Lora, dtype, settings.Model.InitSeed);
+        }
+        else
+        {
+            model = new LlamaDecoder(settings.Model.ToDecoderConfig(tokenizer.VocabSize), settings.Model.Lora, settings.Model.InitSeed);
+            model.CastBaseWeights(dtype);
+        }
         try
         {
             // Continue from an earlier adapter: every replica starts from the same LoRA weights.
@@ -72,7 +83,16 @@ public sealed class TrainerReplica : IDisposable
 
     /// <summary>Width of the sketched parameter (last layer's v_proj LoRA-B): output width x rank.</summary>
     public static int SketchWidth(ColmSettings settings) =>
-        (settings.Model.IsHuggingFace ? Model.Hf.HfConfig.Read(settings.Model.Path).Decoder.KvDim : settings.Model.Dim) * settings.Model.Lora.Rank;
+        (settings.Model.IsHuggingFace ? Model.Hf.HfModelLoader.ValueWidth(settings.Model.Path) : settings.Model.Dim) * settings.Model.Lora.Rank;
+
+    /// <summary>The compute dtype colm.model.dtype resolves to (see <see cref="ModelSettings.ResolveDtype"/>).</summary>
+    public static ScalarType ComputeDtype(ColmSettings settings) =>
+        settings.Model.ResolveDtype(settings.Model.IsHuggingFace ? Model.Hf.HfModelLoader.StoredDtype(settings.Model.Path) : null) switch
+        {
+            "bfloat16" => ScalarType.BFloat16,
+            "float16" => ScalarType.Float16,
+            _ => ScalarType.Float32,
+        };
 
     /// <summary>The last optimizer step this replica completed (0 before training).</summary>
     public long CompletedSteps { get; private set; }

@@ -122,11 +122,45 @@ public sealed class HfModelLoaderTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void RopeScalingIsRefused()
+    public void RopeScalingOfAnotherTypeIsRefusedByName()
     {
-        using var temp = CopyOf("llama", config => config["rope_scaling"] = new JsonObject { ["rope_type"] = "llama3", ["factor"] = 8.0 });
+        using var temp = CopyOf("llama", config => config["rope_scaling"] = new JsonObject { ["rope_type"] = "yarn", ["factor"] = 4.0 });
         var e = Assert.Throws<NotSupportedException>(() => HfModelLoader.Load(temp.Path, NoLora));
         Assert.Contains("rope_scaling", e.Message);
+        Assert.Contains("'yarn'", e.Message);
+    }
+
+    [Fact]
+    public void Llama3RopeScalingWithoutItsFactorsIsRefusedNamingTheField()
+    {
+        using var temp = CopyOf("llama", config => config["rope_scaling"] = new JsonObject { ["rope_type"] = "llama3", ["factor"] = 8.0 });
+        var e = Assert.Throws<InvalidDataException>(() => HfModelLoader.Load(temp.Path, NoLora));
+        Assert.Contains("low_freq_factor", e.Message);
+    }
+
+    [Fact]
+    public void Llama3RopeScalingLoadsChangesLongPositionsOnlyAndIsSavedBack()
+    {
+        using var temp = CopyOf("llama", config => config["rope_scaling"] = new JsonObject
+        {
+            ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0,
+            ["original_max_position_embeddings"] = 4,
+        });
+        var scaling = HfConfig.Read(temp.Path).Decoder.RopeScaling;
+        Assert.Equal(new RopeScaling("llama3", 8.0, 1.0, 4.0, 4), scaling);
+
+        using var plain = HfModelLoader.Load(Fixture("llama"), NoLora);
+        using var scaled = HfModelLoader.Load(temp.Path, NoLora);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var tokens = tensor(new long[] { 1, 5, 9, 3, 7, 2 }, [1, 6]);
+        // Position 0 has angle 0 under any scaling; later positions turn the low frequencies less.
+        Assert.True((plain.forward(tokens)[0, 0] - scaled.forward(tokens)[0, 0]).abs().max().item<float>() < 1e-6);
+        Assert.True((plain.forward(tokens)[0, 5] - scaled.forward(tokens)[0, 5]).abs().max().item<float>() > 1e-4);
+
+        var saved = Path.Combine(temp.Path, "saved");
+        HfModelSaver.SaveMerged(scaled, saved);
+        Assert.Equal(scaling, HfConfig.Read(saved).Decoder.RopeScaling);
     }
 
     [Fact]

@@ -28,7 +28,7 @@ internal static class Tiny
     public static TokenBatch Batch(long seed, params int[] lengths) => Collate.Build(Rows(seed, lengths), padId: 0, CPU);
 
     /// <summary>A few AdamW steps on the batch's mean loss, so that every LoRA B is nonzero.</summary>
-    public static void Train(LlamaDecoder model, TokenBatch batch, int steps, double lr = 1e-2)
+    public static void Train(CausalDecoder model, TokenBatch batch, int steps, double lr = 1e-2)
     {
         using var optimizer = optim.AdamW(model.TrainableParameters().Select(p => p.Parameter), lr);
         for (int i = 0; i < steps; i++)

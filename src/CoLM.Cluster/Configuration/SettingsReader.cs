@@ -16,18 +16,22 @@ public static class SettingsReader
     {
         var run = new RunSettings(Str(c, "colm.run.root"), Str(c, "colm.run.name"), Long(c, "colm.run.seed"));
 
+        string modelPath = Str(c, "colm.model.path");
+        if (modelPath.Length > 0 && !File.Exists(System.IO.Path.Combine(modelPath, "config.json")))
+            throw new ConfigException("colm.model.path", $"'{modelPath}' is not a Hugging Face model folder (no config.json)");
+        // Phi-2 names its projections differently (dense, fc1, fc2); every other architecture uses Llama's names.
+        bool phi = modelPath.Length > 0 && Model.Hf.HfModelLoader.IsPhi(modelPath);
+        var known = phi ? Model.Phi.PhiDecoder.KnownLoraTargets : LoraTargets;
         var targets = StrList(c, "colm.model.lora.targets");
         foreach (var t in targets)
-            if (!LoraTargets.Contains(t))
-                throw new ConfigException("colm.model.lora.targets", $"unknown module '{t}'; expected some of {string.Join(", ", LoraTargets)}");
+            if (!known.Contains(t))
+                throw new ConfigException("colm.model.lora.targets",
+                    $"unknown module '{t}'{(phi ? " for PhiForCausalLM" : "")}; expected some of {string.Join(", ", known)}");
         if (!targets.Contains("v_proj"))
             throw new ConfigException("colm.model.lora.targets", "must include v_proj: the sketch reads the last layer's v_proj LoRA-B");
         var lora = new LoraSettings(Positive(c, "colm.model.lora.rank"), PositiveDouble(c, "colm.model.lora.alpha"),
             Fraction(c, "colm.model.lora.dropout"), targets);
         string tokenizer = OneOf(c, "colm.model.tokenizer", "auto", "char", "model");
-        string modelPath = Str(c, "colm.model.path");
-        if (modelPath.Length > 0 && !File.Exists(System.IO.Path.Combine(modelPath, "config.json")))
-            throw new ConfigException("colm.model.path", $"'{modelPath}' is not a Hugging Face model folder (no config.json)");
         if (tokenizer == "model" && modelPath.Length == 0)
             throw new ConfigException("colm.model.tokenizer", "\"model\" needs colm.model.path");
         int dim = Positive(c, "colm.model.dim"), heads = Positive(c, "colm.model.heads");
@@ -38,7 +42,10 @@ public static class SettingsReader
             throw new ConfigException("colm.model.adapter", $"'{adapter}' is not a PEFT adapter folder (no adapter_config.json)");
         var model = new ModelSettings(modelPath, adapter, tokenizer, dim, Positive(c, "colm.model.layers"), heads,
             Positive(c, "colm.model.hidden-dim"), Positive(c, "colm.model.max-seq-len"),
-            PositiveDouble(c, "colm.model.rope-theta"), Long(c, "colm.model.init-seed"), lora);
+            PositiveDouble(c, "colm.model.rope-theta"), Long(c, "colm.model.init-seed"), lora)
+        {
+            Dtype = OneOf(c, "colm.model.dtype", "float32", "bfloat16", "float16", "auto"),
+        };
 
         string kind = OneOf(c, "colm.data.kind", "synthetic", "jsonl");
         string path = Str(c, "colm.data.path");
@@ -49,7 +56,13 @@ public static class SettingsReader
             Positive(c, "colm.data.max-length"), Positive(c, "colm.data.heldout-per-source"),
             new SyntheticMixtureSettings(Positive(c, "colm.data.synthetic.train-examples"),
                 Positive(c, "colm.data.heldout-per-source"), Long(c, "colm.data.synthetic.seed")),
-            OneOf(c, "colm.data.prompt-template", "auto", "alpaca", "none"));
+            OneOf(c, "colm.data.prompt-template", "auto", "alpaca", "none"))
+        {
+            Format = OneOf(c, "colm.data.format", "auto", "math", "classification"),
+            Labels = LabelWords(c, "colm.data.labels"),
+        };
+        if (data.Labels.Distinct(StringComparer.OrdinalIgnoreCase).Count() != data.Labels.Count || data.Labels.Any(string.IsNullOrWhiteSpace))
+            throw new ConfigException("colm.data.labels", $"label words must be distinct and non-empty, got [{string.Join(", ", data.Labels)}]");
         if (!model.IsHuggingFace && data.MaxLength > model.MaxSeqLen)
             throw new ConfigException("colm.data.max-length", $"{data.MaxLength} exceeds colm.model.max-seq-len {model.MaxSeqLen}");
 
@@ -220,6 +233,15 @@ public static class SettingsReader
         if (spec.IsCuda)
             throw new ConfigException(p, $"'{spec}': trainer replicas run on the CPU only in this version (GPU placement is not implemented yet); use cpu:N");
         return spec;
+    }
+
+    /// <summary>A list of label words, or "" for none (HOCON's empty list does not read back as a list).</summary>
+    private static IReadOnlyList<string> LabelWords(Config c, string p)
+    {
+        var v = c.GetValue(p);
+        if (v.IsArray()) return StrList(c, p);
+        string s = Str(c, p);
+        return s.Length == 0 ? [] : throw new ConfigException(p, $"expected a list of label words such as [no, yes], got '{s}'");
     }
 
     private static IReadOnlyList<string>? SmallSources(Config c, string p)

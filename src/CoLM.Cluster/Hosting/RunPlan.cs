@@ -131,11 +131,17 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
     {
         var tokenizer = LoadTokenizer(s);
         Func<string, string>? template = s.Data.UsesAlpaca ? instruction => Tokenizers.PromptTemplate.Alpaca.Format(instruction) : null;
-        return s.Data.Kind switch
-        {
-            "jsonl" => MixtureBuilder.FromJsonl(s.Data.Path, s.Data.Fields, tokenizer, s.Data.MaxLength,
-                s.Data.HeldoutPerSource, s.Data.Synthetic.Seed, template),
-            _ => MixtureBuilder.FromSynthetic(s.Data.Synthetic, tokenizer, s.Data.MaxLength),
-        };
+        if (s.Data.Kind != "jsonl") return MixtureBuilder.FromSynthetic(s.Data.Synthetic, tokenizer, s.Data.MaxLength);
+
+        // Streamed: the file is read once, then by line through its cached index (FILE.jsonl.idx).
+        var classification = new ClassificationFields(Source: s.Data.Fields.Source);
+        string format = s.Data.Format == "auto" ? ClassificationJsonl.DetectFormat(s.Data.Path, s.Data.Fields.Prompt, classification) : s.Data.Format;
+        if (format == "math")
+            return MixtureBuilder.FromJsonl(s.Data.Path, s.Data.Fields, tokenizer, s.Data.MaxLength, s.Data.HeldoutPerSource, s.Data.Synthetic.Seed, template);
+        if (s.Data.Labels.Count < 2)
+            throw new ConfigException("colm.data.labels", $"{s.Data.Path} holds classification rows; list their label words (at least two), e.g. [no, yes]");
+        // The label word is the target; held-out exact match is then accuracy over label words.
+        return MixtureBuilder.FromJsonlLines(s.Data.Path, ClassificationJsonl.LineParser(classification, s.Data.Labels), tokenizer,
+            s.Data.MaxLength, s.Data.HeldoutPerSource, s.Data.Synthetic.Seed, template);
     }
 }

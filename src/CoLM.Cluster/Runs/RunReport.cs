@@ -27,9 +27,7 @@ public static class RunReport
         var sb = new StringBuilder();
         sb.AppendLine("| source | train examples | truncated | held-out | accuracy before | accuracy after | loss before | loss after |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
-        var truncated = new int[ctx.Data.SourceNames.Count];
-        foreach (var e in ctx.Data.Train.Concat(ctx.Data.Heldout))
-            if (e.Truncated) truncated[e.SourceId]++;
+        var truncated = ctx.Data.TruncatedPerSource;
         for (int id = 0; id < ctx.Data.SourceNames.Count; id++)
         {
             string name = ctx.Data.SourceNames[id];

@@ -24,29 +24,28 @@ public static class GreedyGenerator
     /// a row stops at <paramref name="eosId"/>, and generation stops once every row has. Runs in eval mode under
     /// no_grad and restores the model's training mode. The longest prompt plus maxNewTokens must not exceed MaxSeqLen.
     /// </summary>
-    public static GenerationResult Generate(LlamaDecoder model, IReadOnlyList<int[]> prompts, int maxNewTokens, int eosId, int padId)
+    public static GenerationResult Generate(CausalDecoder model, IReadOnlyList<int[]> prompts, int maxNewTokens, int eosId, int padId)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
-        var config = model.Config;
-        if (prompts.Count == 0) throw new ArgumentException("No prompts given.");
+                if (prompts.Count == 0) throw new ArgumentException("No prompts given.");
         if (maxNewTokens < 0) throw new ArgumentException($"maxNewTokens must be >= 0, got {maxNewTokens}.");
-        if (padId < 0 || padId >= config.VocabSize) throw new ArgumentException($"padId {padId} is outside the vocabulary [0, {config.VocabSize}).");
+        if (padId < 0 || padId >= model.VocabSize) throw new ArgumentException($"padId {padId} is outside the vocabulary [0, {model.VocabSize}).");
         for (int b = 0; b < prompts.Count; b++)
         {
             var prompt = prompts[b] ?? throw new ArgumentException($"Prompt {b} is null.");
             if (prompt.Length == 0) throw new ArgumentException($"Prompt {b} is empty.");
             foreach (int id in prompt)
             {
-                if (id < 0 || id >= config.VocabSize)
-                    throw new ArgumentException($"Prompt {b} holds token {id}, outside the vocabulary [0, {config.VocabSize}).");
+                if (id < 0 || id >= model.VocabSize)
+                    throw new ArgumentException($"Prompt {b} holds token {id}, outside the vocabulary [0, {model.VocabSize}).");
             }
         }
         int batch = prompts.Count;
         int longest = prompts.Max(p => p.Length);
-        if (longest + maxNewTokens > config.MaxSeqLen)
+        if (longest + maxNewTokens > model.MaxSeqLen)
             throw new ArgumentException(
-                $"The longest prompt ({longest} tokens) plus maxNewTokens ({maxNewTokens}) exceeds the model's MaxSeqLen ({config.MaxSeqLen}).");
+                $"The longest prompt ({longest} tokens) plus maxNewTokens ({maxNewTokens}) exceeds the model's MaxSeqLen ({model.MaxSeqLen}).");
 
         var generated = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
         if (maxNewTokens == 0) return new GenerationResult(generated.Select(g => g.ToArray()).ToArray(), 0);

@@ -77,6 +77,7 @@ public sealed record HfConfig(string ArchitectureName, HfArchitecture Architectu
         {
             KvHeads = kvHeads,
             TieEmbeddings = tie,
+            RopeScaling = ReadRopeScaling(path, root),
         };
         try
         {
@@ -100,11 +101,48 @@ public sealed record HfConfig(string ArchitectureName, HfArchitecture Architectu
         return list[0].GetString()!;
     }
 
+    /// <summary>
+    /// rope_scaling: null, or {"rope_type" (older files: "type"): "linear", "factor"} or {"rope_type": "llama3", "factor",
+    /// "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}; "default" means none. Other types are
+    /// refused by name.
+    /// </summary>
+    private static RopeScaling? ReadRopeScaling(string path, JsonElement root)
+    {
+        if (!root.TryGetProperty("rope_scaling", out var scaling) || scaling.ValueKind == JsonValueKind.Null) return null;
+        if (scaling.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{path}: rope_scaling must be an object or null, got {scaling.GetRawText()}.");
+        string? type = null;
+        foreach (var key in new[] { "rope_type", "type" })
+        {
+            if (scaling.TryGetProperty(key, out var value) && value.ValueKind == JsonValueKind.String) type = value.GetString();
+            if (type is not null) break;
+        }
+        if (type is null) throw new InvalidDataException($"{path}: rope_scaling has no 'rope_type' (or 'type').");
+        if (type == "default") return null;
+        if (type is not (RopeScaling.Linear or RopeScaling.Llama3))
+            throw new NotSupportedException($"{path}: rope_scaling type '{type}' is not supported (only {RopeScaling.Linear}, {RopeScaling.Llama3}).");
+        double factor = OptionalDouble(path, scaling, "factor") ?? throw new InvalidDataException($"{path}: rope_scaling is missing 'factor'.");
+        var result = type == RopeScaling.Linear
+            ? new RopeScaling(type, factor)
+            : new RopeScaling(type, factor,
+                OptionalDouble(path, scaling, "low_freq_factor") ?? throw new InvalidDataException($"{path}: rope_scaling is missing 'low_freq_factor'."),
+                OptionalDouble(path, scaling, "high_freq_factor") ?? throw new InvalidDataException($"{path}: rope_scaling is missing 'high_freq_factor'."),
+                OptionalInt(path, scaling, "original_max_position_embeddings")
+                    ?? throw new InvalidDataException($"{path}: rope_scaling is missing 'original_max_position_embeddings'."));
+        try
+        {
+            result.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+        return result;
+    }
+
     /// <summary>Options that change the forward pass in ways the decoder does not implement.</summary>
     private static void RefuseUnsupported(string path, JsonElement root, int hidden, int heads)
     {
-        if (root.TryGetProperty("rope_scaling", out var scaling) && scaling.ValueKind != JsonValueKind.Null)
-            throw new NotSupportedException($"{path}: rope_scaling {scaling.GetRawText()} is not supported (only null).");
         if (OptionalInt(path, root, "head_dim") is { } headDim && headDim != hidden / heads)
             throw new NotSupportedException($"{path}: head_dim {headDim} differs from hidden_size / num_attention_heads = {hidden / heads}; not supported.");
         if (root.TryGetProperty("hidden_act", out var act) && act.ValueKind != JsonValueKind.Null && act.GetString() != "silu")

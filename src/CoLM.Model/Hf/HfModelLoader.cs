@@ -1,3 +1,5 @@
+using System.Text.Json;
+using CoLM.Model.Phi;
 using CoLM.Model.SafeTensors;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -34,13 +36,51 @@ public static class HfModelLoader
         try
         {
             CopyWeights(model, config, weights, modelDir);
-            if (computeDType != ScalarType.Float32) model.to(computeDType);
+            model.CastBaseWeights(computeDType); // LoRA A and B stay fp32
             return model;
         }
         catch
         {
             model.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Any supported folder as a <see cref="CausalDecoder"/>: PhiForCausalLM through <see cref="PhiLoader"/>, the Llama
+    /// family (Llama, Mistral, Phi3) through <see cref="Load"/>. Frozen weights in <paramref name="computeDType"/>, LoRA in fp32.
+    /// </summary>
+    public static CausalDecoder LoadDecoder(string modelDir, LoraSettings lora, ScalarType computeDType = ScalarType.Float32, long loraSeed = 0) =>
+        IsPhi(modelDir) ? PhiLoader.Load(modelDir, lora, loraSeed, computeDType) : Load(modelDir, lora, computeDType, loraSeed);
+
+    /// <summary>Whether config.json names PhiForCausalLM (which <see cref="HfConfig"/> does not read; <see cref="PhiLoader"/> does).</summary>
+    public static bool IsPhi(string modelDir) => ArchitectureName(modelDir) == PhiLoader.Architecture;
+
+    /// <summary>Width of the last layer's v_proj output (the sketched LoRA B has this many rows).</summary>
+    public static int ValueWidth(string modelDir) =>
+        IsPhi(modelDir) ? PhiLoader.ReadConfig(modelDir).KeyValueDim : HfConfig.Read(modelDir).Decoder.KvDim;
+
+    /// <summary>The folder's config.json torch_dtype ("float32", "bfloat16", ...), or null when absent or unreadable.</summary>
+    public static string? StoredDtype(string modelDir) => ConfigString(modelDir, root =>
+        root.TryGetProperty("torch_dtype", out var dtype) && dtype.ValueKind == JsonValueKind.String ? dtype.GetString() : null);
+
+    /// <summary>architectures[0] of config.json, or null when that cannot be read (the loaders then say why).</summary>
+    private static string? ArchitectureName(string modelDir) => ConfigString(modelDir, root =>
+        root.TryGetProperty("architectures", out var list) && list.ValueKind == JsonValueKind.Array && list.GetArrayLength() > 0
+            && list[0].ValueKind == JsonValueKind.String ? list[0].GetString() : null);
+
+    private static string? ConfigString(string modelDir, Func<JsonElement, string?> pick)
+    {
+        string path = Path.Combine(modelDir, HfConfig.FileName);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+            return document.RootElement.ValueKind == JsonValueKind.Object ? pick(document.RootElement) : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 

@@ -95,7 +95,23 @@ public static class HfModelSaver
             json.WriteNumber("head_dim", d.HeadDim);
             json.WriteNumber("rms_norm_eps", d.NormEps);
             json.WriteNumber("rope_theta", d.RopeTheta);
-            json.WriteNull("rope_scaling");
+            if (d.RopeScaling is { } scaling)
+            {
+                json.WriteStartObject("rope_scaling");
+                json.WriteString("rope_type", scaling.Type);
+                json.WriteNumber("factor", scaling.Factor);
+                if (scaling.Type == RopeScaling.Llama3)
+                {
+                    json.WriteNumber("low_freq_factor", scaling.LowFreqFactor);
+                    json.WriteNumber("high_freq_factor", scaling.HighFreqFactor);
+                    json.WriteNumber("original_max_position_embeddings", scaling.OriginalMaxPositions);
+                }
+                json.WriteEndObject();
+            }
+            else
+            {
+                json.WriteNull("rope_scaling");
+            }
             json.WriteNumber("vocab_size", d.VocabSize);
             json.WriteNumber("max_position_embeddings", d.MaxSeqLen);
             json.WriteBoolean("tie_word_embeddings", d.TieEmbeddings);

@@ -10,7 +10,7 @@ namespace CoLM.Model.Peft;
 /// LoRA weights as a Hugging Face PEFT adapter folder: adapter_config.json plus
 /// adapter_model.safetensors with PEFT's key names, e.g.
 /// base_model.model.model.layers.3.self_attn.v_proj.lora_A.weight (r, in) and .lora_B.weight (out, r),
-/// so PEFT's PeftModel.from_pretrained loads it onto the matching LlamaForCausalLM unchanged.
+/// so PEFT's PeftModel.from_pretrained loads it onto the matching LlamaForCausalLM (or PhiForCausalLM: q_proj, dense, fc1, ...) unchanged.
 /// </summary>
 public static class PeftAdapter
 {
@@ -20,7 +20,7 @@ public static class PeftAdapter
     /// <summary>PEFT's key for one of our LoRA tensors ("layers.0.self_attn.q_proj.lora_A").</summary>
     public static string PeftKey(string name) => $"base_model.model.model.{name}.weight";
 
-    public static void Export(LlamaDecoder model, string directory, string? baseModel = null)
+    public static void Export(CausalDecoder model, string directory, string? baseModel = null)
     {
         Directory.CreateDirectory(directory);
         var lora = model.Lora;
@@ -51,7 +51,7 @@ public static class PeftAdapter
     /// training or to evaluate). Rank, alpha and targets must match the model's LoRA settings,
     /// and every LoRA tensor must be present with its shape; anything else is refused by name.
     /// </summary>
-    public static void Import(LlamaDecoder model, string directory)
+    public static void Import(CausalDecoder model, string directory)
     {
         var configPath = Path.Combine(directory, ConfigFile);
         if (!File.Exists(configPath)) throw new PeftAdapterException(configPath, "not found");

@@ -6,9 +6,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace CoLM.Model.Phi;
 
-// Phi (Hugging Face PhiForCausalLM) with LoRA adapters, in dependency order: biased LoRA linear, LayerNorm,
-// partial rotary table, attention, MLP, block, decoder. Weights come from a checkpoint (see PhiLoader) and are
-// frozen; only LoRA A/B matrices require grad. Tensor lifetime follows LlamaDecoder.cs: public methods open a
+// Phi (Hugging Face PhiForCausalLM) with LoRA adapters, in dependency order: LayerNorm, partial rotary table, attention, MLP, block, decoder. Weights come from a checkpoint (see PhiLoader) and are
+// frozen; only LoRA A/B matrices require grad. Projections are LlamaDecoder.cs's LoraLinear with a bias. Tensor lifetime follows LlamaDecoder.cs: public methods open a
 // dispose scope and move their result out; internal helpers run in their caller's scope.
 //
 // Module names follow Hugging Face without the "model." prefix (as LlamaDecoder does): embed_tokens.weight,
@@ -17,46 +16,6 @@ namespace CoLM.Model.Phi;
 // LoRA adds {projection}.lora_A (r, in) and .lora_B (out, r).
 //
 // Fields holding parameters or submodules carry [ComponentName] equal to the registered name (see LlamaDecoder.cs).
-
-/// <summary>Linear layer with a frozen weight and bias and an optional LoRA adapter: y = W x + b + s * B(A(dropout(x))).</summary>
-internal sealed class PhiLoraLinear : nn.Module
-{
-    [ComponentName(Name = "weight")] private Parameter _weight; // (out, in), frozen
-    [ComponentName(Name = "bias")] private Parameter _bias;     // (out), frozen
-    [ComponentName(Name = "lora_A")] private Parameter? _loraA; // (r, in)
-    [ComponentName(Name = "lora_B")] private Parameter? _loraB; // (out, r)
-    private readonly double _scale;
-    private readonly double _dropout;
-    private readonly DropoutSource _dropoutSource;
-
-    public PhiLoraLinear(string name, Parameter weight, Parameter bias, LoraSettings? lora, ParameterFactory init)
-        : base(nameof(PhiLoraLinear))
-    {
-        _dropoutSource = init.Dropout;
-        _weight = weight;
-        _bias = bias;
-        register_parameter("weight", _weight);
-        register_parameter("bias", _bias);
-        if (lora is not null)
-        {
-            _loraA = init.LoraA($"{name}.lora_A", lora.Rank, weight.shape[1]);
-            _loraB = ParameterFactory.LoraB(weight.shape[0], lora.Rank);
-            register_parameter("lora_A", _loraA);
-            register_parameter("lora_B", _loraB);
-            _scale = lora.Scale;
-            _dropout = lora.Dropout;
-        }
-        RegisterComponents();
-    }
-
-    public Tensor Forward(Tensor x)
-    {
-        var y = F.linear(x, _weight, _bias);
-        if (_loraA is null || _loraB is null) return y;
-        var dropped = _dropout > 0 && training ? _dropoutSource.Apply(x, _dropout) : x;
-        return y + F.linear(F.linear(dropped, _loraA), _loraB) * _scale;
-    }
-}
 
 /// <summary>LayerNorm over the last dimension with a frozen weight and bias.</summary>
 internal sealed class PhiLayerNorm : nn.Module
@@ -74,6 +33,8 @@ internal sealed class PhiLayerNorm : nn.Module
         register_parameter("bias", _bias);
         RegisterComponents();
     }
+
+    public Parameter Weight => _weight;
 
     public Tensor Forward(Tensor x) => F.layer_norm(x, [_weight.shape[0]], _weight, _bias, _eps);
 }
@@ -98,10 +59,10 @@ internal static class PhiRotary
 /// <summary>Causal multi-head self-attention: biased q/k/v projections, partial rotary, grouped key/value heads, biased dense output.</summary>
 internal sealed class PhiAttention : nn.Module
 {
-    [ComponentName(Name = "q_proj")] private PhiLoraLinear _q;
-    [ComponentName(Name = "k_proj")] private PhiLoraLinear _k;
-    [ComponentName(Name = "v_proj")] private PhiLoraLinear _v;
-    [ComponentName(Name = "dense")] private PhiLoraLinear _dense;
+    [ComponentName(Name = "q_proj")] private LoraLinear _q;
+    [ComponentName(Name = "k_proj")] private LoraLinear _k;
+    [ComponentName(Name = "v_proj")] private LoraLinear _v;
+    [ComponentName(Name = "dense")] private LoraLinear _dense;
     private readonly long _heads;
     private readonly long _kvHeads;
     private readonly long _headDim;
@@ -122,21 +83,70 @@ internal sealed class PhiAttention : nn.Module
         RegisterComponents();
     }
 
+    public LoraLinear ValueProjection => _v;
+
+    public LoraLinear OutputProjection => _dense;
+
     /// <summary>(B, T, D) -> (B, T, D).</summary>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin)
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap) => _dense.Forward(Mix(x, cos, sin, valueTap));
+
+    /// <summary>Attention up to dense: each head's causal softmax mix of the values, (B, T, D) -> (B, T, H x hd).</summary>
+    public Tensor Mix(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                   // (B, H, T, hd) each
+        var v = RepeatKv(Heads(_v.Forward(x, valueTap), _kvHeads, batch, time));           // (B, H, T, hd)
+        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                  // (B, H, T, hd), scale 1/sqrt(hd)
+        return y.transpose(1, 2).reshape(batch, time, _heads * _headDim);
+    }
+
+    /// <summary>
+    /// For the zeroth-order sketch, as LlamaDecoder's Attention.MixValuesAndLoraHidden: P V0 as (B, T, H x hd) and
+    /// P u as (B, T, H, r), from one attention pass over the values and v_proj's LoRA hidden u side by side. Eval mode.
+    /// </summary>
+    public (Tensor MixedValues, Tensor MixedLoraHidden) MixValuesAndLoraHidden(Tensor x, Tensor cos, Tensor sin)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        var tap = new LoraTap();
+        var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                   // (B, H, T, hd) each
+        var v = RepeatKv(Heads(_v.Forward(x, tap), _kvHeads, batch, time));                // (B, H, T, hd)
+        var u = tap.LoraHidden ?? throw new InvalidOperationException("v_proj has no LoRA adapter.");
+        long rank = u.shape[^1];
+        var shared = u.to_type(v.dtype).unsqueeze(1).expand(batch, _heads, time, rank);    // (B, H, T, r)
+        var mixed = F.scaled_dot_product_attention(q, k, cat([v, shared], -1), is_casual: true); // (B, H, T, hd + r)
+        var values = mixed.narrow(-1, 0, _headDim).transpose(1, 2).reshape(batch, time, _heads * _headDim);
+        var hidden = mixed.narrow(-1, _headDim, rank).transpose(1, 2);                     // (B, T, H, r)
+        return (values, hidden);
+    }
+
+    /// <summary>
+    /// Attention on new positions with a KV cache (see LlamaDecoder's Attention.ForwardCached): rotated keys and values
+    /// of x (B, T, D) go into the cache at [start, start + T); queries attend where <paramref name="allowed"/> is true.
+    /// </summary>
+    public Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, Tensor allowed, Tensor keyCache, Tensor valueCache, long start)
     {
         long batch = x.shape[0], time = x.shape[1];
         var q = PhiRotary.Apply(Heads(_q.Forward(x), _heads, batch, time), cos, sin);      // (B, H, T, hd)
-        var k = PhiRotary.Apply(Heads(_k.Forward(x), _kvHeads, batch, time), cos, sin);   // (B, KV, T, hd)
-        var v = Heads(_v.Forward(x), _kvHeads, batch, time);                               // (B, KV, T, hd)
-        if (_kvHeads != _heads)
-        {
-            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);                            // (B, H, T, hd)
-            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
-        }
-        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                  // (B, H, T, hd), scale 1/sqrt(hd)
+        var k = PhiRotary.Apply(Heads(_k.Forward(x), _kvHeads, batch, time), cos, sin);    // (B, KV, T, hd)
+        var v = Heads(_v.Forward(x), _kvHeads, batch, time);                                // (B, KV, T, hd)
+        keyCache.narrow(2, start, time).copy_(k);
+        valueCache.narrow(2, start, time).copy_(v);
+        var keys = RepeatKv(keyCache.narrow(2, 0, start + time));                           // (B, H, S, hd)
+        var values = RepeatKv(valueCache.narrow(2, 0, start + time));
+        var y = F.scaled_dot_product_attention(q, keys, values, attn_mask: allowed);        // (B, H, T, hd)
         return _dense.Forward(y.transpose(1, 2).reshape(batch, time, _heads * _headDim));
     }
+
+    private (Tensor Q, Tensor K) RotatedQueriesAndKeys(Tensor x, Tensor cos, Tensor sin)
+    {
+        long batch = x.shape[0], time = x.shape[1];
+        var q = PhiRotary.Apply(Heads(_q.Forward(x), _heads, batch, time), cos, sin);      // (B, H, T, hd)
+        var k = PhiRotary.Apply(Heads(_k.Forward(x), _kvHeads, batch, time), cos, sin);    // (B, KV, T, hd)
+        return (q, RepeatKv(k));
+    }
+
+    /// <summary>(B, KV, T, hd) -> (B, H, T, hd); the input itself without grouped-query attention.</summary>
+    private Tensor RepeatKv(Tensor x) => _kvHeads == _heads ? x : x.repeat_interleave(_heads / _kvHeads, dim: 1);
 
     private Tensor Heads(Tensor projected, long heads, long batch, long time) =>
         projected.view(batch, time, heads, _headDim).transpose(1, 2);
@@ -145,8 +155,8 @@ internal sealed class PhiAttention : nn.Module
 /// <summary>Feed-forward: fc2(gelu_new(fc1(x))), gelu_new being GELU's tanh approximation.</summary>
 internal sealed class PhiMlp : nn.Module
 {
-    [ComponentName(Name = "fc1")] private PhiLoraLinear _fc1;
-    [ComponentName(Name = "fc2")] private PhiLoraLinear _fc2;
+    [ComponentName(Name = "fc1")] private LoraLinear _fc1;
+    [ComponentName(Name = "fc2")] private LoraLinear _fc2;
 
     public PhiMlp(string name, LoraSettings lora, PhiWeights weights) : base(nameof(PhiMlp))
     {
@@ -185,10 +195,28 @@ internal sealed class PhiBlock : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin)
+    public PhiAttention SelfAttention => _attn;
+
+    public PhiLayerNorm Norm => _norm;
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
     {
         var normed = _norm.Forward(x);
-        return x + _attn.Forward(normed, cos, sin) + _mlp.Forward(normed);
+        return x + _attn.Forward(normed, cos, sin, valueTap) + _mlp.Forward(normed);
+    }
+
+    /// <summary>
+    /// The block after attention's head mix, position by position: residual + dense(mixed) + mlp(ln(residual)).
+    /// residual (..., D) is the block input, mixed (..., H x hd) the mix at the same positions (leading dims broadcast).
+    /// </summary>
+    public Tensor ForwardAfterMix(Tensor residual, Tensor mixed) =>
+        residual + _attn.OutputProjection.Forward(mixed) + _mlp.Forward(_norm.Forward(residual));
+
+    /// <summary>The block on new positions with a KV cache: (B, T, D) -> (B, T, D).</summary>
+    public Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, Tensor allowed, Tensor keyCache, Tensor valueCache, long start)
+    {
+        var normed = _norm.Forward(x);
+        return x + _attn.ForwardCached(normed, cos, sin, allowed, keyCache, valueCache, start) + _mlp.Forward(normed);
     }
 }
 
@@ -228,10 +256,10 @@ internal sealed class PhiWeights(Func<string, Tensor> read, ParameterFactory ini
     }
 
     /// <summary>The projection {prefix}.{projection}, with an adapter when the settings target it.</summary>
-    public PhiLoraLinear Linear(string prefix, string projection, LoraSettings lora) =>
+    public LoraLinear Linear(string prefix, string projection, LoraSettings lora) =>
         Linear($"{prefix}.{projection}", lora.Covers(projection) ? lora : null);
 
-    public PhiLoraLinear Linear(string name, LoraSettings? adapter) =>
+    public LoraLinear Linear(string name, LoraSettings? adapter) =>
         new(name, Frozen($"{name}.weight"), Frozen($"{name}.bias"), adapter, Init);
 
     public PhiLayerNorm LayerNorm(string name, double eps) => new(Frozen($"{name}.weight"), Frozen($"{name}.bias"), eps);
@@ -241,9 +269,10 @@ internal sealed class PhiWeights(Func<string, Tensor> read, ParameterFactory ini
 /// Phi decoder (Hugging Face PhiForCausalLM): embedding, N parallel blocks (LayerNorm, then causal partial-rotary
 /// attention and a gelu_new MLP side by side, both added to the residual), final LayerNorm, biased lm_head.
 /// Base weights are frozen; only LoRA A/B matrices on the targets named in the settings require grad.
-/// Load one with <see cref="PhiLoader.Load(string, LoraSettings)"/>.
+/// Split into trunk and head like <see cref="LlamaDecoder"/>; since attention and MLP read the same normed input,
+/// a perturbation of the last v_proj reaches the logits only through dense. Load one with <see cref="PhiLoader"/>.
 /// </summary>
-public sealed class PhiDecoder : nn.Module<Tensor, Tensor>
+public sealed class PhiDecoder : CausalDecoder
 {
     /// <summary>Every projection a LoRA adapter can be attached to, in the order of a block.</summary>
     public static IReadOnlyList<string> KnownLoraTargets { get; } = ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"];
@@ -251,7 +280,7 @@ public sealed class PhiDecoder : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "embed_tokens")] private PhiEmbedding _embed;
     [ComponentName(Name = "layers")] private ModuleList<PhiBlock> _layers;
     [ComponentName(Name = "final_layernorm")] private PhiLayerNorm _norm;
-    [ComponentName(Name = "lm_head")] private PhiLoraLinear _lmHead;
+    [ComponentName(Name = "lm_head")] private LoraLinear _lmHead;
     private readonly RotaryTable _rotary;
     private readonly DropoutSource _dropout;
 
@@ -285,32 +314,71 @@ public sealed class PhiDecoder : nn.Module<Tensor, Tensor>
 
     public PhiConfig Config { get; }
 
-    public LoraSettings Lora { get; }
+    public override LoraSettings Lora { get; }
+
+    public override int VocabSize => Config.VocabSize;
+
+    public override int MaxSeqLen => Config.MaxPositions;
+
+    public override ScalarType ComputeDtype => _norm.Weight.dtype;
 
     /// <summary>Seeds this model's LoRA dropout masks (independent of libtorch's global generator).</summary>
-    public void SeedDropout(long seed) => _dropout.Seed(seed);
+    public override void SeedDropout(long seed) => _dropout.Seed(seed);
 
-    /// <summary>(B, T) int64 tokens -> (B, T, V) logits.</summary>
-    public override Tensor forward(Tensor tokens)
+    internal override LoraLinear LastValueProjection => _layers[_layers.Count - 1].SelfAttention.ValueProjection;
+
+    internal override AttentionShape LastAttentionShape => new(Config.Heads, Config.KeyValueHeads, Config.HeadDim);
+
+    /// <summary>Embedding and layers 0..n-2: (B, T) int64 -> (B, T, D).</summary>
+    public override Tensor ForwardTrunk(Tensor tokens)
     {
         if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
-        long length = tokens.shape[1];
-        if (length > _rotary.MaxLength)
-            throw new ArgumentException($"Sequence length {length} exceeds max_position_embeddings {_rotary.MaxLength}.");
         using var scope = NewDisposeScope();
-        var (cos, sin) = _rotary.For(tokens.device, _norm.parameters().First().dtype, length);
+        var (cos, sin) = Rotary(tokens.shape[1], tokens.device);
         var h = _embed.Forward(tokens);
-        foreach (var layer in _layers) h = layer.Forward(h, cos, sin);
-        return _lmHead.Forward(_norm.Forward(h)).MoveToOuterDisposeScope();
+        for (int i = 0; i < _layers.Count - 1; i++) h = _layers[i].Forward(h, cos, sin, valueTap: null);
+        return h.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Parameters that require grad (the LoRA A and B matrices), in registration order.</summary>
-    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters() =>
-        named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+    internal override Tensor ForwardHead(Tensor trunkHidden, LoraTap? valueTap)
+    {
+        if (trunkHidden.ndim != 3) throw new ArgumentException($"trunk hidden must be (B, T, D), got shape [{string.Join(", ", trunkHidden.shape)}].");
+        var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
+        var h = _layers[_layers.Count - 1].Forward(trunkHidden, cos, sin, valueTap);
+        return _lmHead.Forward(_norm.Forward(h));
+    }
 
-    /// <summary>Frozen base weights, in registration order.</summary>
-    public IReadOnlyList<(string Name, Tensor Tensor)> FrozenParameters() =>
-        named_parameters().Where(p => !p.parameter.requires_grad).Select(p => (p.name, (Tensor)p.parameter)).ToList();
+    internal override (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden)
+    {
+        var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
+        var last = _layers[_layers.Count - 1];
+        return last.SelfAttention.MixValuesAndLoraHidden(last.Norm.Forward(trunkHidden), cos, sin);
+    }
+
+    internal override Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed) =>
+        _lmHead.Forward(_norm.Forward(_layers[_layers.Count - 1].ForwardAfterMix(residual, mixed)));
+
+    public override KvCache CreateKvCache(long batch, long capacity, Device device)
+    {
+        if (batch < 1) throw new ArgumentException($"KV cache batch must be >= 1, got {batch}.");
+        if (capacity < 1) throw new ArgumentException($"KV cache capacity must be >= 1, got {capacity}.");
+        return new KvCache(_layers.Count, batch, Config.KeyValueHeads, capacity, Config.HeadDim, ComputeDtype, device);
+    }
+
+    public override Tensor ForwardWithCache(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        long start = cache.Length, time = tokens.shape[^1];
+        var (cos, sin, allowed) = PrepareCachedStep(tokens, positions, attendable, cache, _rotary, _layers.Count);
+        var h = _embed.Forward(tokens);
+        for (int i = 0; i < _layers.Count; i++)
+            h = _layers[i].ForwardCached(h, cos, sin, allowed, cache.Keys[i], cache.Values[i], start);
+        var logits = _lmHead.Forward(_norm.Forward(h));
+        cache.Advance(time);
+        return logits.MoveToOuterDisposeScope();
+    }
 
     /// <summary>Rank >= 1, dropout in [0, 1), every target one of <see cref="KnownLoraTargets"/>.</summary>
     internal static void ValidateLora(LoraSettings lora)
@@ -333,5 +401,12 @@ public sealed class PhiDecoder : nn.Module<Tensor, Tensor>
             _dropout.Dispose();
         }
         base.Dispose(disposing);
+    }
+
+    private (Tensor Cos, Tensor Sin) Rotary(long length, Device device)
+    {
+        if (length > _rotary.MaxLength)
+            throw new ArgumentException($"Sequence length {length} exceeds max_position_embeddings {_rotary.MaxLength}.");
+        return _rotary.For(device, ComputeDtype, length);
     }
 }

@@ -9,7 +9,7 @@ namespace CoLM.Model.Phi;
 /// <see cref="PhiDecoder"/>. The config must name the PhiForCausalLM architecture; the checkpoint must hold exactly the
 /// tensors that config implies, each with its expected shape and a floating-point dtype. Every check runs before any
 /// weight is read; problems throw <see cref="InvalidDataException"/> naming the file and, for tensors, each tensor at fault.
-/// Weights are converted to float32.
+/// Weights are converted to the compute dtype (float32 unless asked otherwise).
 /// </summary>
 public static class PhiLoader
 {
@@ -20,8 +20,16 @@ public static class PhiLoader
     public static PhiDecoder Load(string modelDir, LoraSettings lora) => Load(modelDir, lora, seed: 0);
 
     /// <summary>Loads with LoRA A initial values drawn from <paramref name="seed"/> (per tensor name, as LlamaDecoder does).</summary>
-    public static PhiDecoder Load(string modelDir, LoraSettings lora, long seed)
+    public static PhiDecoder Load(string modelDir, LoraSettings lora, long seed) => Load(modelDir, lora, seed, ScalarType.Float32);
+
+    /// <summary>
+    /// Loads with the frozen weights read in <paramref name="computeDType"/> (Float32, Float16 or BFloat16; converted
+    /// from the stored dtype tensor by tensor); LoRA A and B are fp32 (see <see cref="CausalDecoder.CastBaseWeights"/>).
+    /// </summary>
+    public static PhiDecoder Load(string modelDir, LoraSettings lora, long seed, ScalarType computeDType)
     {
+        if (computeDType is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16))
+            throw new ArgumentException($"Compute dtype must be Float32, Float16 or BFloat16, got {computeDType}.", nameof(computeDType));
         ArgumentNullException.ThrowIfNull(modelDir);
         ArgumentNullException.ThrowIfNull(lora);
         PhiDecoder.ValidateLora(lora);
@@ -29,7 +37,7 @@ public static class PhiLoader
         using var weights = ShardedSafeTensors.Open(modelDir);
         CheckTensors(modelDir, config, weights);
         using var scope = NewDisposeScope();
-        return new PhiDecoder(config, lora, seed, name => weights.ReadTensor(name, ScalarType.Float32));
+        return new PhiDecoder(config, lora, seed, name => weights.ReadTensor(name, computeDType));
     }
 
     /// <summary>Reads and validates <c>config.json</c> of a Phi checkpoint directory.</summary>

@@ -25,8 +25,18 @@ public sealed record ModelSettings(
     /// <summary>The model folder's tokenizer is used when asked for, or by default with a model folder.</summary>
     public bool UsesModelTokenizer => Tokenizer == "model" || (Tokenizer == "auto" && IsHuggingFace);
 
+    /// <summary>colm.model.dtype: float32 | bfloat16 | float16 | auto (the model folder's torch_dtype).</summary>
+    public string Dtype { get; init; } = "float32";
+
     public DecoderConfig ToDecoderConfig(int vocabSize) =>
         new(vocabSize, Dim, Layers, Heads, HiddenDim, MaxSeqLen, RopeTheta);
+
+    /// <summary>
+    /// The compute dtype for the frozen base weights: <see cref="Dtype"/>, or for "auto" the folder's
+    /// <paramref name="storedDtype"/> (config.json torch_dtype) when it is bfloat16 or float16, else float32.
+    /// </summary>
+    public string ResolveDtype(string? storedDtype) =>
+        Dtype != "auto" ? Dtype : storedDtype is "bfloat16" or "float16" ? storedDtype : "float32";
 }
 
 public sealed record DataSettings(
@@ -35,6 +45,12 @@ public sealed record DataSettings(
 {
     /// <summary>Alpaca for JSONL (the reference's default), nothing for the built-in mixture, unless set.</summary>
     public bool UsesAlpaca => PromptTemplate == "alpaca" || (PromptTemplate == "auto" && Kind == "jsonl");
+
+    /// <summary>colm.data.format: math | classification | auto (from the first row's fields).</summary>
+    public string Format { get; init; } = "auto";
+
+    /// <summary>colm.data.labels: the label words of classification data (an integer label indexes them).</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
 }
 
 /// <summary>How the gradient feature of colm / grad-norm is obtained (COLM.md "Alternatives").</summary>
