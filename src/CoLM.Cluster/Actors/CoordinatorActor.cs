@@ -258,7 +258,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             // Small-source examples are kept whole when sources are balanced: nothing to compute for them.
             var toSketch = s.Selection.SketchesSmallSources
                 ? _pool
-                : _pool.Where(id => !_isSmallSource[_ctx.Data.Train[id].SourceId]).ToArray();
+                : _pool.Where(id => !_isSmallSource[_ctx.Data.TrainSourceIds[id]]).ToArray();
             var shares = WorkShares.Split(toSketch, WorldSize);
             _sketches.Clear();
             Transition(Phase.Sketching, _trainers.Keys);
@@ -298,7 +298,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         // Deal the coreset out round-robin in (source, id) order, so every trainer gets an even
         // share of each source (the reference gives one rank most of the kept examples).
         var order = Enumerable.Range(0, _selection.ExampleIds.Length)
-            .OrderBy(i => _ctx.Data.Train[_selection.ExampleIds[i]].SourceId)
+            .OrderBy(i => _ctx.Data.TrainSourceIds[_selection.ExampleIds[i]])
             .ThenBy(i => _selection.ExampleIds[i]).ToArray();
         var ids = Enumerable.Range(0, WorldSize).Select(_ => new List<int>()).ToArray();
         var weights = Enumerable.Range(0, WorldSize).Select(_ => new List<float>()).ToArray();
@@ -326,7 +326,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         int dim = _sketchWidth;
         var builder = new PoolSketchBuilder(_pool, probes, sel.SketchKind == SketchKind.Exact ? dim : 0);
         foreach (var sketch in sketches.Values) builder.Add(sketch.Ids, sketch.Losses, sketch.Coefficients, sketch.Features);
-        return builder.Build(_pool.Select(id => _ctx.Data.Train[id].SourceId).ToArray(), sel.ProbeSeed(_ctx.Settings.Run.Seed, step), dim);
+        return builder.Build(_pool.Select(id => _ctx.Data.TrainSourceIds[id]).ToArray(), sel.ProbeSeed(_ctx.Settings.Run.Seed, step), dim);
     }
 
     private void OnStepDone(StepDone m)
