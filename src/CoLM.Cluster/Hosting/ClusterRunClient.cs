@@ -49,7 +49,8 @@ public static partial class ClusterRunClient
                 throw new ClusterRunException($"node {busy.Node} is busy with run {busy.ActiveRun}; one run per cluster at a time");
 
             // The run is sized to the cluster: every trainer present takes part.
-            var plan = RunPlan.Prepare(submission.ConfigFiles, [.. submission.Sets, $"colm.train.trainers={trainers}"], submission.ResumeDir);
+            var plan = RunPlan.Prepare(submission.ConfigFiles,
+                [.. submission.Sets, .. AbsolutePaths(clientSettings), $"colm.train.trainers={trainers}"], submission.ResumeDir);
             started(new ClusterRunStart(plan, nodes));
             string runId = RunId(plan.Run.Path);
             var ended = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -96,6 +97,19 @@ public static partial class ClusterRunClient
 
     [GeneratedRegex("[^A-Za-z0-9_-]")]
     private static partial Regex NotActorName();
+
+    /// <summary>
+    /// Nodes may run in other working directories: paths the user gave relative to this one are
+    /// sent as absolute paths (on shared storage, every node sees them at the same place).
+    /// </summary>
+    private static IEnumerable<string> AbsolutePaths(ColmSettings s)
+    {
+        static string Quote(string path) => "\"" + path.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+        (string Key, string Value)[] paths =
+            [("colm.run.root", s.Run.Root), ("colm.data.path", s.Data.Path), ("colm.model.path", s.Model.Path), ("colm.model.adapter", s.Model.Adapter)];
+        foreach (var (key, value) in paths)
+            if (value.Length > 0 && !Path.IsPathRooted(value)) yield return $"{key}={Quote(Path.GetFullPath(value))}";
+    }
 
     private static ColmSettings SettingsReader(ClusterSubmission s) =>
         Configuration.SettingsReader.Read(RunPlan.Layer(null, s.ConfigFiles, s.Sets));

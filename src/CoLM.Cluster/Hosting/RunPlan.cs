@@ -98,6 +98,8 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         {
             string path = "colm.model." + key;
             string before = Describe(saved, path), after = Describe(resolved, path);
+            // A cluster submission sends paths absolute; the same folder named relatively is no change.
+            if (key == "path" && before.Length > 0 && after.Length > 0) (before, after) = (Path.GetFullPath(before), Path.GetFullPath(after));
             if (before != after)
                 throw new CheckpointMismatchException(checkpoint.Directory,
                     $"written for a different model shape: {path} = {before} in the checkpoint, {after} requested; " +
