@@ -28,7 +28,7 @@ public static partial class ClusterRunClient
     public static async Task<RunResult> RunAsync(ClusterSubmission submission, IRunObserver observer, Action<ClusterRunStart> started, CancellationToken stop)
     {
         // The client's own settings (hostname, timeouts) come from the same layers as the run.
-        var clientSettings = SettingsReader(submission);
+        var clientSettings = ClientSettings(submission);
         var c = clientSettings.Cluster with { Port = 0, SeedNodes = [submission.SeedNode] };
         var system = ActorSystem.Create(ClusterAkkaConfig.SystemName,
             ClusterAkkaConfig.For(c, ["client"], c.SeedNodes, Configuration.HoconSources.Defaults()));
@@ -111,7 +111,7 @@ public static partial class ClusterRunClient
             if (value.Length > 0 && !Path.IsPathRooted(value)) yield return $"{key}={Quote(Path.GetFullPath(value))}";
     }
 
-    private static ColmSettings SettingsReader(ClusterSubmission s) =>
+    private static ColmSettings ClientSettings(ClusterSubmission s) =>
         Configuration.SettingsReader.Read(RunPlan.Layer(null, s.ConfigFiles, s.Sets));
 
     /// <summary>Members with a node role, asked what they offer; waits for <paramref name="expected"/> of them when given.</summary>
