@@ -132,4 +132,15 @@ public sealed class BadInputTests : IDisposable
         Assert.DoesNotContain("   at ", o.Stderr);
         Assert.Contains("\"failed\"", File.ReadAllText(Path.Combine(_tiny.RunPath("corrupt"), "status.json")));
     }
+
+    [Theory]
+    [InlineData("--devices", "cuda:0", "colm.cluster.devices", "CPU only")]
+    [InlineData("--devices", "tpu:1", "colm.cluster.devices", "cpu:N")]
+    [InlineData("--roles", "coordinator,boss", "colm.cluster.roles", "unknown role 'boss'")]
+    [InlineData("--seed-nodes", "nohost", "colm.cluster.seed-nodes", "host:port")]
+    public async Task A_bad_node_setting_is_named_before_the_node_starts(string flag, string value, string key, string why)
+    {
+        var o = await ColmProcess.RunAsync(_tiny.Root, "node", flag, value);
+        AssertOneClearMessage(o, key, why);
+    }
 }
