@@ -100,6 +100,9 @@ public static class SettingsReader
             NonNegative(c, "colm.cluster.port"), SeedNodes(c, "colm.cluster.seed-nodes"), Roles(c, "colm.cluster.roles"),
             Devices(c, "colm.cluster.devices"), Duration(c, "colm.cluster.join-timeout"),
             Duration(c, "colm.cluster.phase-timeout"), Duration(c, "colm.cluster.collective-timeout"));
+        if (cluster.Hostname is "0.0.0.0" or "::" && cluster.PublicHostname.Length == 0)
+            throw new ConfigException("colm.cluster.public-hostname",
+                $"required when colm.cluster.hostname is {cluster.Hostname}: peers need an address they can reach (--public-host)");
         var telemetry = new TelemetrySettings(Exporters(c, "colm.telemetry.exporter"),
             Str(c, "colm.telemetry.file"), Duration(c, "colm.telemetry.metric-interval"),
             NonEmpty(c, "colm.telemetry.prometheus-host"), Port(c, "colm.telemetry.prometheus-port"));
