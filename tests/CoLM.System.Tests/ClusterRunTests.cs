@@ -68,6 +68,29 @@ public sealed class ClusterRunTests : IDisposable
     }
 
     [Fact]
+    public async Task Killing_the_coordinator_node_ends_the_client_with_a_message_instead_of_hanging()
+    {
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 1, SameThreads);
+        var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
+            .. SetArgs(_tiny.Sets("headless", ["colm.train.steps=2000", .. SameThreads]))]);
+        var metrics = Path.Combine(_tiny.RunPath("headless"), "metrics.jsonl");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (!File.Exists(metrics) || !File.ReadAllText(metrics).Contains("\"kind\":\"step\""))
+        {
+            if (submit.IsCompleted) Assert.Fail("the run ended before the coordinator was killed: " + (await submit).Stderr);
+            Assert.True(DateTime.UtcNow < deadline, "no step within 90 s");
+            await Task.Delay(100);
+        }
+
+        nodes.Kill(0);
+        var outcome = await submit;
+
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.Contains("run's coordinator did not report", outcome.Stderr);
+        Assert.DoesNotContain("   at ", outcome.Stderr);
+    }
+
+    [Fact]
     public async Task Launch_starts_the_nodes_streams_their_output_with_a_prefix_and_stops_them_at_the_end()
     {
         var outcome = await ColmProcess.RunAsync(_tiny.Root, ["launch", "--nodes", "2",
