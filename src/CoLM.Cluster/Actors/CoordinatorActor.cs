@@ -376,6 +376,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             elapsedSeconds = _runClock.Elapsed.TotalSeconds,
             stepSeconds = stepTime.TotalSeconds, phases = report.PhaseSeconds, selected = perSource,
             degenerateFeatures = _selection.DegenerateFeatures, generation = _generation,
+            // The slowest trainer's own compute, beside the phase times above (which add messaging and waiting).
+            trainerSeconds = new
+            {
+                sketch = _sketches.Count == 0 ? 0 : _sketches.Values.Max(x => x.Elapsed.TotalSeconds),
+                compute = _done.Values.Max(d => d.Outcome.Compute.TotalSeconds),
+                optimizer = _done.Values.Max(d => d.Outcome.Optimizer.TotalSeconds),
+            },
         });
         _ctx.Observer.OnStep(report);
 
