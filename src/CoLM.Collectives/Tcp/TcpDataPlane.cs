@@ -1,6 +1,4 @@
-using CoLM.Collectives.Tcp;
-
-namespace CoLM.Collectives;
+namespace CoLM.Collectives.Tcp;
 
 /// <summary>
 /// Trainers in several processes: each local trainer owns a <see cref="TcpRingCollective"/> that
