@@ -104,6 +104,18 @@ public sealed class ClusterRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_node_leaves_the_cluster_cleanly_on_SIGTERM()
+    {
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 1);
+
+        int exit = await nodes.TerminateAsync(1, TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, exit);
+        Assert.Contains("leaving the cluster (stopped)", nodes.Output(1));
+        Assert.DoesNotContain("   at ", nodes.Output(1));
+    }
+
+    [Fact]
     public async Task A_cluster_that_cannot_be_reached_is_reported_by_address_within_the_join_timeout()
     {
         var outcome = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", "127.0.0.1:1", "--set", "colm.cluster.join-timeout=3s",

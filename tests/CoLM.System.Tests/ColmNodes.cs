@@ -37,6 +37,15 @@ public sealed class ColmNodes : IDisposable
 
     public void Kill(int node) => _nodes[node].Process.Kill(entireProcessTree: true);
 
+    /// <summary>SIGTERM, as a container runtime or SLURM sends it; returns the exit code.</summary>
+    public async Task<int> TerminateAsync(int node, TimeSpan timeout)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _nodes[node].Process.Id.ToString()])) await kill.WaitForExitAsync();
+        using var patience = new CancellationTokenSource(timeout);
+        await _nodes[node].Process.WaitForExitAsync(patience.Token);
+        return _nodes[node].Process.ExitCode;
+    }
+
     public async Task WaitForOutput(int node, string text, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
