@@ -126,15 +126,13 @@ public sealed class NodeAgent : ReceiveActor
 
         if (Trainers > 0)
         {
-            TorchSharp.torch.set_num_threads(settings.Train.ThreadsPerTrainer > 0
-                ? settings.Train.ThreadsPerTrainer
-                : Math.Max(1, Environment.ProcessorCount / Trainers));
+            int threads = settings.Train.ThreadsPerTrainer > 0 ? settings.Train.ThreadsPerTrainer : Math.Max(1, Environment.ProcessorCount / Trainers);
             var dataPlane = run.Own(_dataPlaneFactory(settings, Trainers));
             run.DataPlane = dataPlane;
             var coordinator = Context.ActorOf(ClusterSingletonProxy.Props(CoordinatorPath(m.RunId),
                 ClusterSingletonProxySettings.Create(Context.System).WithRole(ClusterSettings.CoordinatorRole)), "coordinator-proxy-" + m.RunId);
             run.Children.Add(coordinator);
-            var trainerContext = new TrainerContext(settings, data, dataPlane, new FaultInjector(settings.Train.Faults), coordinator, _address);
+            var trainerContext = new TrainerContext(settings, data, dataPlane, new FaultInjector(settings.Train.Faults), coordinator, _address, threads);
             run.Children.Add(Context.ActorOf(NodeGuardian.Props(trainerContext, Trainers), "trainers-" + m.RunId));
         }
         return run;

@@ -115,7 +115,14 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             throw new InvalidOperationException($"trainer {_localIndex} on {_context.Node} is rank {_rank}, the coordinator now says {m.Rank}");
         var collective = _context.DataPlane.Join(_localIndex, m.Rank, m.Generation, m.Peers);
         _rank = m.Rank;
-        _replica ??= new TrainerReplica(_context.Settings, _context.Data, _rank, collective, _context.Faults);
+        if (_replica is null)
+        {
+            // libtorch's OpenMP thread count is a per-thread setting (only the main thread's
+            // is inherited), and a node agent is not on the main thread: the replica thread,
+            // which runs every libtorch call of this trainer, sets its own.
+            TorchSharp.torch.set_num_threads(_context.TorchThreads);
+            _replica = new TrainerReplica(_context.Settings, _context.Data, _rank, collective, _context.Faults);
+        }
     }
 
     private void Busy()
@@ -165,9 +172,12 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     private sealed record WorkFailed(long Generation, long Step, Exception Error);
 }
 
-/// <summary>What every trainer on a node shares; it outlives trainer restarts. <paramref name="Node"/> is this node's cluster address.</summary>
+/// <summary>
+/// What every trainer on a node shares; it outlives trainer restarts. <paramref name="Node"/> is
+/// this node's cluster address; <paramref name="TorchThreads"/> the libtorch threads of each trainer.
+/// </summary>
 public sealed record TrainerContext(
-    ColmSettings Settings, DataMixture Data, IDataPlane DataPlane, FaultInjector Faults, IActorRef Coordinator, string Node);
+    ColmSettings Settings, DataMixture Data, IDataPlane DataPlane, FaultInjector Faults, IActorRef Coordinator, string Node, int TorchThreads);
 
 public sealed class TrainerFailedException(int rank, long step, Exception cause)
     : Exception($"trainer rank {rank} failed at step {step}: {cause.Message}", cause);

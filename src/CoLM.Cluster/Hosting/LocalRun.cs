@@ -46,7 +46,7 @@ public static class LocalRun
                 ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), "coordinator-proxy");
             var faults = new FaultInjector(s.Train.Faults);
             var node = cluster.SelfAddress.ToString();
-            system.ActorOf(NodeGuardian.Props(new TrainerContext(s, plan.Data, dataPlane, faults, coordinator, node), s.Train.Trainers), "trainers");
+            system.ActorOf(NodeGuardian.Props(new TrainerContext(s, plan.Data, dataPlane, faults, coordinator, node, s.Train.ThreadsFor(Environment.ProcessorCount)), s.Train.Trainers), "trainers");
 
             await using var onStop = stop.Register(() => coordinator.Tell(new StopRequested("interrupted")));
             return await completion.Task;
