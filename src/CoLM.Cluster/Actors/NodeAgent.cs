@@ -96,6 +96,22 @@ public sealed class NodeAgent : ReceiveActor
         var data = RunPlan.LoadData(settings);
         var runDir = RunDirectory.OpenExisting(m.RunDirectory);
         var run = new ActiveRun(m.RunId, m.Client);
+        try
+        {
+            StartParts(m, config, settings, data, runDir, run);
+            return run;
+        }
+        catch
+        {
+            // Whatever started before the failure goes with it: the node stays free for the next run.
+            foreach (var child in run.Children) Context.Stop(child);
+            run.Dispose();
+            throw;
+        }
+    }
+
+    private void StartParts(SubmitRun m, Akka.Configuration.Config config, ColmSettings settings, Data.DataMixture data, RunDirectory runDir, ActiveRun run)
+    {
         string nodeTag = _address[(_address.LastIndexOf(':') + 1)..];
         // The node's Prometheus endpoint (if any) lives as long as the process; the run adds its own file or console export.
         var (_, perRun) = TelemetryOptions.SplitPrometheus(settings.Telemetry.Exporter);
@@ -118,7 +134,7 @@ public sealed class NodeAgent : ReceiveActor
             completion.Task.ContinueWith(t => client.Tell(new RunEnded(id, t.IsCompletedSuccessfully
                 ? t.Result
                 : new RunResult("failed", 0, runDir.Path, null, null, t.Exception?.GetBaseException().Message ?? "the coordinator could not start"))));
-            var context = new CoordinatorContext(settings, HoconWriterFor(config), data, runDir, instruments,
+            var context = new CoordinatorContext(settings, Configuration.HoconWriter.Write(config, "colm"), data, runDir, instruments,
                 new ClientObserver(client, id), completion, resume);
             run.Children.Add(Context.ActorOf(ClusterSingletonManager.Props(CoordinatorActor.Props(context), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(Context.System).WithRole(ClusterSettings.CoordinatorRole)), CoordinatorName(m.RunId)));
@@ -135,10 +151,7 @@ public sealed class NodeAgent : ReceiveActor
             var trainerContext = new TrainerContext(settings, data, dataPlane, new FaultInjector(settings.Train.Faults), coordinator, _address, threads);
             run.Children.Add(Context.ActorOf(NodeGuardian.Props(trainerContext, Trainers), "trainers-" + m.RunId));
         }
-        return run;
     }
-
-    private static string HoconWriterFor(Akka.Configuration.Config config) => Configuration.HoconWriter.Write(config, "colm");
 
     private void EndActiveRun(string why)
     {

@@ -149,6 +149,7 @@ public static partial class ClusterRunClient
     private sealed class RunClientActor : ReceiveActor, IWithTimers
     {
         private readonly HashSet<string> _accepted = new();
+        private Address? _coordinatorNode;
 
         public RunClientActor(string runId, int nodes, IRunObserver observer, TaskCompletionSource accepted,
             TaskCompletionSource<RunResult> ended, string runPath)
@@ -163,9 +164,21 @@ public static partial class ClusterRunClient
             {
                 if (m.RunId == runId) accepted.TrySetException(new ClusterRunException($"node {m.Node} refused the run: {m.Reason}"));
             });
-            Receive<RunStepReported>(m => observer.OnStep(m.Report));
-            Receive<RunEvaluated>(m => observer.OnEvaluation(m.Report));
-            Receive<RunNotice>(m => observer.OnNotice(m.Message));
+            Receive<RunStepReported>(m =>
+            {
+                NoteCoordinator();
+                observer.OnStep(m.Report);
+            });
+            Receive<RunEvaluated>(m =>
+            {
+                NoteCoordinator();
+                observer.OnEvaluation(m.Report);
+            });
+            Receive<RunNotice>(m =>
+            {
+                NoteCoordinator();
+                observer.OnNotice(m.Message);
+            });
             Receive<RunEnded>(m => ended.TrySetResult(m.Result));
             Receive<ClusterEvent.UnreachableMember>(m => Lost(m.Member));
             Receive<ClusterEvent.MemberRemoved>(m => Lost(m.Member));
@@ -185,13 +198,26 @@ public static partial class ClusterRunClient
         protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
 
         /// <summary>
-        /// A node of the run is gone. The coordinator normally reports the failure itself; if the
-        /// node hosted the coordinator nobody will, so the client gives up after a grace period.
+        /// A node of the run is gone. The coordinator reports a lost trainer node itself; if the
+        /// node hosted the coordinator nobody will, so the client gives up after a grace period
+        /// (a standby coordinator cannot take over a run: it would have no trainers registering).
         /// </summary>
         private void Lost(Member member)
         {
-            if (!member.HasRole(ClusterSettings.CoordinatorRole) && !member.HasRole(ClusterSettings.TrainerRole)) return;
-            Timers.StartSingleTimer("coordinator-silent-" + member.Address, new CoordinatorSilent(member.Address.ToString()), CoordinatorGrace);
+            string node = member.Address.ToString();
+            // Nodes outside the run, and trainer nodes (the coordinator reports those), need nothing here.
+            if (!_accepted.Contains(node)) return;
+            bool hostedCoordinator = _coordinatorNode is { } known
+                ? known.Equals(member.Address)
+                : member.HasRole(ClusterSettings.CoordinatorRole);
+            if (hostedCoordinator)
+                Timers.StartSingleTimer("coordinator-silent-" + node, new CoordinatorSilent(node), CoordinatorGrace);
+        }
+
+        /// <summary>Progress comes from the coordinator itself, so its sender says which node hosts it.</summary>
+        private void NoteCoordinator()
+        {
+            if (!Sender.IsNobody()) _coordinatorNode = Sender.Path.Address;
         }
 
         private sealed record CoordinatorSilent(string Node);
