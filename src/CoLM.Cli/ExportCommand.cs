@@ -2,13 +2,15 @@ using CoLM.Cluster.Configuration;
 using CoLM.Cluster.Hosting;
 using CoLM.Model;
 using CoLM.Model.Hf;
+using CoLM.Model.Phi;
 using static TorchSharp.torch;
 
 namespace CoLM.Cli;
 
 /// <summary>
 /// `colm export --model HF_FOLDER --adapter PEFT_DIR --out DIR [--dtype float32|float16|bfloat16]`:
-/// merges the adapter into the base weights (W + s B A) and writes a full Hugging Face folder.
+/// merges the adapter into the base weights (W + s B A) and writes a full Hugging Face folder: LlamaForCausalLM for
+/// the Llama family (Phi3 included, unfused), PhiForCausalLM for Phi-2.
 /// </summary>
 public static class ExportCommand
 {
@@ -26,11 +28,19 @@ public static class ExportCommand
             var other => throw new UsageException($"--dtype: '{other}' is not float32, float16 or bfloat16"),
         };
         using var model = RunPlan.ModelFolder(() => EvalCommand.LoadModel(settings.Model.Path, settings.Model.Adapter));
-        if (model is not LlamaDecoder llama)
-            throw new UsageException($"colm export writes the Llama family only; {settings.Model.Path} is {model.GetType().Name}");
         RunPlan.ModelFolder(() =>
         {
-            HfModelSaver.SaveMerged(llama, outDir, dtype);
+            switch (model)
+            {
+                case LlamaDecoder llama:
+                    HfModelSaver.SaveMerged(llama, outDir, dtype);
+                    break;
+                case PhiDecoder phi:
+                    PhiSaver.SaveMerged(phi, outDir, dtype, baseModelDir: settings.Model.Path);
+                    break;
+                default:
+                    throw new UsageException($"colm export writes the Llama family and Phi-2 only; {settings.Model.Path} is {model.GetType().Name}");
+            }
             return 0;
         });
         Console.WriteLine($"colm: merged {settings.Model.Adapter} into {settings.Model.Path}; full model folder in {Path.GetFullPath(outDir)}");

@@ -114,6 +114,42 @@ public sealed class PhiTrainingRunTests : IDisposable
         Assert.All(steps, s => Assert.True(double.IsFinite(s.Loss) && s.Loss > 0, $"step {s.Step} loss {s.Loss}"));
     }
 
+    [Fact]
+    public async Task Colm_export_merges_a_Phi_adapter_into_a_PhiForCausalLM_folder_that_loads_as_the_adapted_model()
+    {
+        var model = SaveTinyPhiFolder();
+        var adapter = Path.Combine(_tiny.Root, "phi-adapter");
+        var lora = new CoLM.Model.LoraSettings(Rank: 4, Alpha: 8, Dropout: 0, Targets: ["q_proj", "v_proj", "dense", "fc1", "fc2"]);
+        using var adapted = PhiLoader.Load(model, lora, seed: 3);
+        using (var noGrad = no_grad())
+        using (var generator = new Generator(9))
+        {
+            foreach (var (_, parameter) in adapted.TrainableParameters().Where(p => p.Name.EndsWith(".lora_B", StringComparison.Ordinal)))
+            {
+                using var values = randn(parameter.shape, generator: generator);
+                using var scaled = values.mul(0.1);
+                parameter.copy_(scaled);
+            }
+        }
+        adapted.eval();
+        CoLM.Model.Peft.PeftAdapter.Export(adapted, adapter, model);
+
+        var merged = Path.Combine(_tiny.Root, "phi-merged");
+        var export = await ColmProcess.RunAsync(_tiny.Root, "export", "--model", model, "--adapter", adapter, "--out", merged,
+            "--set", "colm.model.tokenizer=char", "--set", "colm.model.lora.rank=4", "--set", "colm.model.lora.targets=[q_proj, v_proj, dense, fc1, fc2]");
+        Assert.True(export.ExitCode == 0, export.Stderr);
+
+        Assert.Equal(adapted.Config, PhiLoader.ReadConfig(merged));
+        Assert.Contains("\"PhiForCausalLM\"", File.ReadAllText(Path.Combine(merged, "config.json")));
+        using var loaded = PhiLoader.Load(merged, new CoLM.Model.LoraSettings(1, 1, 0, []));
+        loaded.eval();
+        using var scope = NewDisposeScope();
+        using var inference = no_grad();
+        var tokens = tensor(new long[] { 1, 5, 9, 13, 17, 21, 25, 29 }, [1, 8]);
+        float diff = adapted.forward(tokens).sub(loaded.forward(tokens)).abs().max().item<float>();
+        Assert.True(diff < 1e-5, $"max abs logit difference {diff}");
+    }
+
     private static string FixtureDir(string family, string name)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
