@@ -43,7 +43,30 @@ public static class ExportCommand
             }
             return 0;
         });
-        Console.WriteLine($"colm: merged {settings.Model.Adapter} into {settings.Model.Path}; full model folder in {Path.GetFullPath(outDir)}");
+        int copied = CopyTokenizerFiles(settings.Model.Path, outDir);
+        Console.WriteLine($"colm: merged {settings.Model.Adapter} into {settings.Model.Path}; full model folder in {Path.GetFullPath(outDir)}" +
+                          (copied > 0 ? $" (with {copied} tokenizer file(s))" : ""));
         return ColmCommand.Ok;
+    }
+
+    /// <summary>The files a Hugging Face folder's tokenizer and generation defaults live in.</summary>
+    private static readonly string[] TokenizerFiles =
+    [
+        "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "vocab.json", "merges.txt", "generation_config.json",
+    ];
+
+    /// <summary>A full model folder loads elsewhere with its tokenizer: copied unchanged from the base folder.</summary>
+    private static int CopyTokenizerFiles(string baseDir, string outDir)
+    {
+        int copied = 0;
+        foreach (var name in TokenizerFiles)
+        {
+            var source = Path.Combine(baseDir, name);
+            if (!File.Exists(source)) continue;
+            File.Copy(source, Path.Combine(outDir, name), overwrite: true);
+            copied++;
+        }
+        return copied;
     }
 }

@@ -56,10 +56,12 @@ public sealed class HfModelTrainingTests : IDisposable
 
         // The adapter merges into a full folder that loads as a model again...
         var merged = Path.Combine(_tiny.Root, "merged");
+        File.WriteAllText(Path.Combine(model, "tokenizer_config.json"), "{\"model_max_length\": 160}");
         var export = await ColmProcess.RunAsync(_tiny.Root, "export", "--model", model, "--adapter", Path.Combine(run, "adapter"),
             "--out", merged, "--set", "colm.model.tokenizer=char", "--set", "colm.model.lora.rank=4", "--set", "colm.model.lora.targets=[q_proj, v_proj]");
         Assert.True(export.ExitCode == 0, export.Stderr);
         Assert.NotNull(HfConfig.Read(merged));
+        Assert.Equal(File.ReadAllText(Path.Combine(model, "tokenizer_config.json")), File.ReadAllText(Path.Combine(merged, "tokenizer_config.json")));
 
         // ...and training can continue from it.
         var more = await ColmProcess.RunAsync(_tiny.Root, "train", "--quiet", "--model", model, "--data", data, "--adapter", Path.Combine(run, "adapter"),
