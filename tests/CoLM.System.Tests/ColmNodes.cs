@@ -40,7 +40,8 @@ public sealed class ColmNodes : IDisposable
     /// <summary>SIGTERM, as a container runtime or SLURM sends it; returns the exit code.</summary>
     public async Task<int> TerminateAsync(int node, TimeSpan timeout)
     {
-        using (var kill = Process.Start("kill", ["-TERM", _nodes[node].Process.Id.ToString()])) await kill.WaitForExitAsync();
+        const int SigTerm = 15;
+        if (SendSignal(_nodes[node].Process.Id, SigTerm) != 0) throw new InvalidOperationException($"could not signal node {node}");
         using var patience = new CancellationTokenSource(timeout);
         await _nodes[node].Process.WaitForExitAsync(patience.Token);
         return _nodes[node].Process.ExitCode;
@@ -56,6 +57,9 @@ public sealed class ColmNodes : IDisposable
             await Task.Delay(100);
         }
     }
+
+    [global::System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     public void Dispose()
     {
