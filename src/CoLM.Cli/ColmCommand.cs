@@ -114,15 +114,7 @@ public static class ColmCommand
         var plan = RunPlan.Prepare(cl.ConfigFiles, cl.Sets, cl.Resume);
         var progress = new ConsoleProgress(cl.Quiet);
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(external);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            // First Ctrl-C: finish the step, checkpoint, stop. A second one kills the process.
-            if (interrupt.IsCancellationRequested) return;
-            e.Cancel = true;
-            progress.OnNotice("interrupt: stopping after this step with a checkpoint (Ctrl-C again to abort)");
-            interrupt.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        using var ctrlC = StopOnFirstCtrlC(interrupt, progress);
         try
         {
             var s = plan.Settings;
@@ -143,10 +135,6 @@ public static class ColmCommand
             plan.Run.WriteStatus("failed", e.Message, plan.ResumeFrom?.Step ?? 0);
             throw;
         }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
     }
 
     /// <summary>`colm train --cluster`: the same progress and report as a local run; the run happens on the cluster's nodes.</summary>
@@ -154,14 +142,7 @@ public static class ColmCommand
     {
         var progress = new ConsoleProgress(cl.Quiet);
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(external);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (interrupt.IsCancellationRequested) return;
-            e.Cancel = true;
-            progress.OnNotice("interrupt: stopping after this step with a checkpoint (Ctrl-C again to abort)");
-            interrupt.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        using var ctrlC = StopOnFirstCtrlC(interrupt, progress);
         RunPlan? plan = null;
         try
         {
@@ -189,10 +170,28 @@ public static class ColmCommand
             plan?.Run.WriteStatus("failed", e.Message, plan.ResumeFrom?.Step ?? 0);
             return RunFailed;
         }
-        finally
+    }
+
+    /// <summary>
+    /// First Ctrl-C: finish the step, checkpoint, stop (the token is cancelled). A second one is
+    /// left to the runtime, which kills the process. Disposing removes the handler.
+    /// </summary>
+    private static IDisposable StopOnFirstCtrlC(CancellationTokenSource interrupt, ConsoleProgress progress)
+    {
+        ConsoleCancelEventHandler onCancel = (_, e) =>
         {
-            Console.CancelKeyPress -= onCancel;
-        }
+            if (interrupt.IsCancellationRequested) return;
+            e.Cancel = true;
+            progress.OnNotice("interrupt: stopping after this step with a checkpoint (Ctrl-C again to abort)");
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        return new Unsubscribe(() => Console.CancelKeyPress -= onCancel);
+    }
+
+    private sealed class Unsubscribe(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
     }
 
     private static int Finish(RunResult result, RunPlan plan, bool quiet, bool interrupted)

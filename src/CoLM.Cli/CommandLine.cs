@@ -1,3 +1,5 @@
+using CoLM.Cluster.Configuration;
+
 namespace CoLM.Cli;
 
 /// <summary>The parsed command line: a verb path (e.g. "train", "bench step") and its options.</summary>
@@ -41,10 +43,10 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 // `colm node`: shorthands for colm.cluster.*; lists are comma-separated.
                 case "--seed-nodes": sets.Add("colm.cluster.seed-nodes=" + HoconList(Value())); break;
                 case "--roles": sets.Add("colm.cluster.roles=" + HoconList(Value())); break;
-                case "--host": sets.Add("colm.cluster.hostname=" + Quoted(Value())); break;
-                case "--public-host": sets.Add("colm.cluster.public-hostname=" + Quoted(Value())); break;
+                case "--host": sets.Add("colm.cluster.hostname=" + HoconSources.Quote(Value())); break;
+                case "--public-host": sets.Add("colm.cluster.public-hostname=" + HoconSources.Quote(Value())); break;
                 case "--port": sets.Add("colm.cluster.port=" + Value()); break;
-                case "--devices": sets.Add("colm.cluster.devices=" + Quoted(Value())); break;
+                case "--devices": sets.Add("colm.cluster.devices=" + HoconSources.Quote(Value())); break;
                 // `colm train --cluster HOST:PORT`, `colm launch --nodes N`.
                 case "--cluster" or "--nodes": options[a[2..]] = Value(); break;
                 // Options of `bench allreduce`.
@@ -66,10 +68,8 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
         return new CommandLine(string.Join(' ', verb.Take(verbWords)), configs, sets, resume, quiet, help, options, verb.Skip(verbWords).ToArray());
     }
 
-    private static string Quoted(string value) => "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
-
     private static string HoconList(string commaSeparated) =>
-        "[" + string.Join(", ", commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Quoted)) + "]";
+        "[" + string.Join(", ", commaSeparated.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(HoconSources.Quote)) + "]";
 }
 
 public sealed class UsageException(string message) : Exception(message);

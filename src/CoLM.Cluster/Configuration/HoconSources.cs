@@ -34,6 +34,9 @@ public static class HoconSources
         }
     }
 
+    /// <summary>A HOCON quoted string holding <paramref name="value"/> literally (backslashes and quotes escaped).</summary>
+    public static string Quote(string value) => "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+
     /// <summary>Parses one `--set path=value`; the value is taken literally unless it is a HOCON list or object.</summary>
     public static Config ParseSet(string assignment)
     {
@@ -43,7 +46,7 @@ public static class HoconSources
         string value = assignment[(eq + 1)..].Trim();
         bool structured = value.StartsWith('[') || value.StartsWith('{') || value.StartsWith('"');
         // Quote plain values so paths with '//' or ':' are never read as comments or separators.
-        string literal = structured ? value : "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+        string literal = structured ? value : Quote(value);
         try
         {
             return ConfigurationFactory.ParseString($"{path} = {literal}");

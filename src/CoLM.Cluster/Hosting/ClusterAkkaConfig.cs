@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using CoLM.Cluster.Configuration;
 using CoLM.Training.Settings;
 
 namespace CoLM.Cluster.Hosting;
@@ -13,13 +14,12 @@ public static class ClusterAkkaConfig
 
     public static Config For(ClusterSettings cluster, IEnumerable<string> roles, IEnumerable<string> seedNodes, Config fallback)
     {
-        static string Quote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
         string text = $"""
-            akka.remote.dot-netty.tcp.hostname = {Quote(cluster.Hostname)}
-            akka.remote.dot-netty.tcp.public-hostname = {Quote(cluster.AdvertisedHostname)}
+            akka.remote.dot-netty.tcp.hostname = {HoconSources.Quote(cluster.Hostname)}
+            akka.remote.dot-netty.tcp.public-hostname = {HoconSources.Quote(cluster.AdvertisedHostname)}
             akka.remote.dot-netty.tcp.port = {cluster.Port}
-            akka.cluster.roles = [{string.Join(", ", roles.Select(Quote))}]
-            akka.cluster.seed-nodes = [{string.Join(", ", seedNodes.Select(s => Quote(SeedAddress(s))))}]
+            akka.cluster.roles = [{string.Join(", ", roles.Select(HoconSources.Quote))}]
+            akka.cluster.seed-nodes = [{string.Join(", ", seedNodes.Select(s => HoconSources.Quote(SeedAddress(s))))}]
             """;
         return ConfigurationFactory.ParseString(text).WithFallback(fallback);
     }

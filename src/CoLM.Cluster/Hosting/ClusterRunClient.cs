@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using CoLM.Cluster.Actors;
+using CoLM.Cluster.Configuration;
 using CoLM.Cluster.Runs;
 using CoLM.Training.Settings;
 using ClusterSettings = CoLM.Training.Settings.ClusterSettings;
@@ -104,11 +105,10 @@ public static partial class ClusterRunClient
     /// </summary>
     private static IEnumerable<string> AbsolutePaths(ColmSettings s)
     {
-        static string Quote(string path) => "\"" + path.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
         (string Key, string Value)[] paths =
             [("colm.run.root", s.Run.Root), ("colm.data.path", s.Data.Path), ("colm.model.path", s.Model.Path), ("colm.model.adapter", s.Model.Adapter)];
         foreach (var (key, value) in paths)
-            if (value.Length > 0 && !Path.IsPathRooted(value)) yield return $"{key}={Quote(Path.GetFullPath(value))}";
+            if (value.Length > 0 && !Path.IsPathRooted(value)) yield return $"{key}={HoconSources.Quote(Path.GetFullPath(value))}";
     }
 
     private static ColmSettings ClientSettings(ClusterSubmission s) =>
