@@ -203,7 +203,7 @@ public sealed class InProcessCollectiveTests : CollectiveContract
     }
 
     [Fact]
-    public void Steady_state_calls_allocate_nothing()
+    public void Steady_state_calls_allocate_nothing_per_call()
     {
         const int worldSize = 2;
         using var group = new InProcessCollectiveGroup(worldSize, Patient);
@@ -234,7 +234,10 @@ public sealed class InProcessCollectiveTests : CollectiveContract
             allocated[r] = GC.GetAllocatedBytesForCurrentThread() - before;
         });
 
-        Assert.All(allocated, bytes => Assert.Equal(0, bytes));
+        // 400 calls per rank: one smallest object (24 bytes) per call would be 9,600 bytes. The
+        // bound leaves room only for the runtime's one-time lazy initialisations, which a loaded
+        // machine can first reach in the measured window.
+        Assert.All(allocated, bytes => Assert.InRange(bytes, 0, 512));
     }
 
     protected override CollectiveWorld CreateWorld(int worldSize, TimeSpan timeout) =>

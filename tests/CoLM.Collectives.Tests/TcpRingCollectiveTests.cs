@@ -268,9 +268,10 @@ public sealed class TcpRingCollectiveTests : CollectiveContract
     }
 
     [Fact]
-    public void Steady_state_calls_allocate_nothing_on_the_calling_thread()
+    public void Steady_state_calls_allocate_nothing_per_call_on_the_calling_thread()
     {
         const int worldSize = 3;
+        const int measuredSteps = 200; // 400 calls per rank
         using var world = TcpWorld.Start(worldSize, new TcpRingOptions(Patient, SegmentBytes: 1024));
         var allocated = new long[worldSize];
 
@@ -291,7 +292,7 @@ public sealed class TcpRingCollectiveTests : CollectiveContract
             }
 
             var before = GC.GetAllocatedBytesForCurrentThread();
-            for (var i = 0; i < 100; i++)
+            for (var i = 0; i < measuredSteps; i++)
             {
                 Step();
             }
@@ -299,7 +300,11 @@ public sealed class TcpRingCollectiveTests : CollectiveContract
             allocated[r] = GC.GetAllocatedBytesForCurrentThread() - before;
         });
 
-        Assert.All(allocated, bytes => Assert.Equal(0, bytes));
+        // The runtime charges a few one-time lazy initialisations (56 bytes each, e.g. the first
+        // socket poll that times out, a path only a loaded machine takes) to whichever thread hits
+        // them first. One allocation per call, even of the smallest object (24 bytes), would be
+        // 9,600 bytes here; the bound sits far below that and above a handful of one-time ones.
+        Assert.All(allocated, bytes => Assert.InRange(bytes, 0, 512));
     }
 
     protected override CollectiveWorld CreateWorld(int worldSize, TimeSpan timeout) =>
