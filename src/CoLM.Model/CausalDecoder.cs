@@ -17,7 +17,9 @@ internal readonly record struct AttentionShape(long Heads, long KvHeads, long He
 /// (embedding + layers 0..n-2) and a head (last layer + final norm + lm_head) so the sketches can cache the
 /// trunk; the last layer's v_proj LoRA B (the CoLM feature); the head split once more at the last attention's
 /// head mix for the fast zeroth-order sketch; an incremental forward with a KV cache for generation.
-/// Tensor lifetime as in LlamaDecoder.cs. Only this assembly can add architectures (the split points are internal).
+/// Those are implemented once here over the parts an architecture supplies (embedding, <see cref="IDecoderLayer"/>s,
+/// final norm with lm_head, rotary table). Tensor lifetime as in LlamaDecoder.cs. Only this assembly can add
+/// architectures (the split points are internal).
 /// </summary>
 public abstract class CausalDecoder : nn.Module<Tensor, Tensor>
 {
@@ -33,7 +35,7 @@ public abstract class CausalDecoder : nn.Module<Tensor, Tensor>
     public abstract int MaxSeqLen { get; }
 
     /// <summary>Seeds this model's LoRA dropout masks (independent of libtorch's global generator).</summary>
-    public abstract void SeedDropout(long seed);
+    public void SeedDropout(long seed) => Dropout.Seed(seed);
 
     /// <summary>The last layer's v_proj LoRA B, shape (KvDim, Rank): the parameter the CoLM gradient feature is taken on.</summary>
     public Parameter SketchParameter => SketchProjection.LoraB!;
@@ -54,10 +56,25 @@ public abstract class CausalDecoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The last layer's v_proj, adapted or not.</summary>
-    internal abstract LoraLinear LastValueProjection { get; }
+    internal LoraLinear LastValueProjection => Layers[^1].ValueProjection;
 
-    /// <summary>The head layout of the last layer's attention.</summary>
+    /// <summary>The head layout of the last layer's attention, which every layer shares.</summary>
     internal abstract AttentionShape LastAttentionShape { get; }
+
+    /// <summary>The model's layers in order: the blocks of its registered "layers" ModuleList, which is no IReadOnlyList.</summary>
+    private protected abstract IReadOnlyList<IDecoderLayer> Layers { get; }
+
+    /// <summary>The rotary table, at least <see cref="MaxSeqLen"/> positions long. Disposed with the model.</summary>
+    private protected abstract RotaryTable Rotary { get; }
+
+    /// <summary>The generator of the model's LoRA dropout masks. Disposed with the model.</summary>
+    private protected abstract DropoutSource Dropout { get; }
+
+    /// <summary>Token embedding: (B, T) int64 -> (B, T, D). Runs in the caller's scope.</summary>
+    private protected abstract Tensor Embed(Tensor tokens);
+
+    /// <summary>Final norm and lm_head: (..., D) -> (..., V) logits. Runs in the caller's scope.</summary>
+    private protected abstract Tensor Logits(Tensor hidden);
 
     /// <summary>(B, T) int64 tokens -> (B, T, V) logits.</summary>
     public override Tensor forward(Tensor tokens)
@@ -67,7 +84,15 @@ public abstract class CausalDecoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Embedding and layers 0..n-2: (B, T) int64 -> (B, T, D). Run it under no_grad to cache it.</summary>
-    public abstract Tensor ForwardTrunk(Tensor tokens);
+    public Tensor ForwardTrunk(Tensor tokens)
+    {
+        if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
+        using var scope = NewDisposeScope();
+        var (cos, sin) = RotaryFor(tokens.shape[1], tokens.device);
+        var h = Embed(tokens);
+        for (int i = 0; i < Layers.Count - 1; i++) h = Layers[i].Forward(h, cos, sin, valueTap: null);
+        return h.MoveToOuterDisposeScope();
+    }
 
     /// <summary>Last layer, final norm and lm_head: (B, T, D) -> (B, T, V) logits.</summary>
     public Tensor ForwardHead(Tensor trunkHidden)
@@ -77,29 +102,67 @@ public abstract class CausalDecoder : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The head, recording the last layer's v_proj LoRA input and output in <paramref name="valueTap"/>; runs in the caller's scope.</summary>
-    internal abstract Tensor ForwardHead(Tensor trunkHidden, LoraTap? valueTap);
+    internal Tensor ForwardHead(Tensor trunkHidden, LoraTap? valueTap)
+    {
+        if (trunkHidden.ndim != 3) throw new ArgumentException($"trunk hidden must be (B, T, D), got shape [{string.Join(", ", trunkHidden.shape)}].");
+        var (cos, sin) = RotaryFor(trunkHidden.shape[1], trunkHidden.device);
+        return Logits(Layers[^1].Forward(trunkHidden, cos, sin, valueTap));
+    }
 
     /// <summary>
-    /// The last layer's attention on the cached trunk output (B, T, D), split for the zeroth-order sketch: the heads'
-    /// mix of the values P V0 as (B, T, H x hd) and of v_proj's LoRA hidden P u as (B, T, H, r). Eval mode only;
-    /// runs in the caller's scope.
+    /// The last layer's attention on the cached trunk output (B, T, D), split for the zeroth-order sketch (see
+    /// <see cref="Attention.MixValuesAndLoraHidden"/>): the heads' mix of the values P V0 as (B, T, H x hd) and of
+    /// v_proj's LoRA hidden P u as (B, T, H, r). Eval mode only (no dropout); runs in the caller's scope.
     /// </summary>
-    internal abstract (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden);
+    internal (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden)
+    {
+        var (cos, sin) = RotaryFor(trunkHidden.shape[1], trunkHidden.device);
+        return Layers[^1].MixAttention(trunkHidden, cos, sin);
+    }
 
     /// <summary>
     /// The rest of the head after the last attention's mix, position by position: residual (..., D) is the trunk
-    /// output, mixed (..., H x hd) the mix at the same positions (leading dims broadcast). Logits (..., V); caller's scope.
+    /// output, mixed (..., H x hd) the mix at the same positions (leading dims broadcast, so one residual row can serve
+    /// several mixes of it). Logits (..., V); caller's scope.
     /// </summary>
-    internal abstract Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed);
-
-    /// <summary>An empty KV cache for <see cref="ForwardWithCache"/>, in the model's compute dtype on <paramref name="device"/>. The caller disposes it.</summary>
-    public abstract KvCache CreateKvCache(long batch, long capacity, Device device);
+    internal Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed) => Logits(Layers[^1].ForwardAfterMix(residual, mixed));
 
     /// <summary>
-    /// Incremental forward for generation (see <see cref="LlamaDecoder.ForwardWithCache"/> for the contract):
-    /// (B, T) tokens at (B, T) absolute positions continue the sequences in <paramref name="cache"/>; returns (B, T, V) logits.
+    /// An empty KV cache for <see cref="ForwardWithCache"/>: per layer, keys and values (batch, KvHeads, capacity, HeadDim)
+    /// in the model's compute dtype on <paramref name="device"/>. The caller disposes it.
     /// </summary>
-    public abstract Tensor ForwardWithCache(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache);
+    public KvCache CreateKvCache(long batch, long capacity, Device device)
+    {
+        if (batch < 1) throw new ArgumentException($"KV cache batch must be >= 1, got {batch}.");
+        if (capacity < 1) throw new ArgumentException($"KV cache capacity must be >= 1, got {capacity}.");
+        var shape = LastAttentionShape;
+        return new KvCache(Layers.Count, batch, shape.KvHeads, capacity, shape.HeadDim, ComputeDtype, device);
+    }
+
+    /// <summary>
+    /// Incremental forward for generation: (B, T) int64 <paramref name="tokens"/> continue the sequences held in
+    /// <paramref name="cache"/> (cache slots [Length, Length + T)); returns their (B, T, V) logits and advances the cache by T.
+    /// <paramref name="positions"/> (B, T) int64 are the tokens' absolute positions (the rotary angles), so rows may sit at
+    /// different offsets within the cache; <paramref name="attendable"/> (B, T) bool says which of the new slots later
+    /// queries may attend to (false for padding). A query attends causally to the attendable slots up to and including
+    /// its own, and always to its own slot, so a padding query never has an empty softmax (its output is meaningless).
+    /// Left-padded prompts: pad slots not attendable, positions counting from each row's first real token.
+    /// Always runs under no_grad; LoRA adapters apply as in <see cref="forward"/> (dropout only in training mode).
+    /// </summary>
+    public Tensor ForwardWithCache(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        long start = cache.Length, time = tokens.shape[^1];
+        var (cos, sin, allowed) = PrepareCachedStep(tokens, positions, attendable, cache);
+        var h = Embed(tokens);
+        for (int i = 0; i < Layers.Count; i++)
+            h = Layers[i].ForwardCached(h, cos, sin, allowed, cache.Keys[i], cache.Values[i], start);
+        var logits = Logits(h);
+        cache.Advance(time);
+        return logits.MoveToOuterDisposeScope();
+    }
 
     /// <summary>Parameters that require grad (the LoRA A and B matrices), in registration order.</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters() =>
@@ -147,21 +210,37 @@ public abstract class CausalDecoder : nn.Module<Tensor, Tensor>
         return handle;
     }
 
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Rotary.Dispose();
+            Dropout.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    /// <summary>cos/sin (T, width) for positions 0..T-1. Runs in the caller's scope.</summary>
+    private (Tensor Cos, Tensor Sin) RotaryFor(long length, Device device)
+    {
+        if (length > MaxSeqLen)
+            throw new ArgumentException($"Sequence length {length} exceeds MaxSeqLen {MaxSeqLen}.");
+        return Rotary.For(device, ComputeDtype, length);
+    }
+
     /// <summary>
     /// The inputs every layer's cached step shares, after checking the call against the cache: cos/sin (B, 1, T, width)
-    /// gathered at <paramref name="positions"/> from <paramref name="rotary"/>, and which cache slots each query may
+    /// gathered at <paramref name="positions"/> from the rotary table, and which cache slots each query may
     /// attend to, (B, 1, T, start + T). Marks the new slots' attendability in the cache. Runs in the caller's scope.
     /// </summary>
-    private protected (Tensor Cos, Tensor Sin, Tensor Allowed) PrepareCachedStep(
-        Tensor tokens, Tensor positions, Tensor attendable, KvCache cache, RotaryTable rotary, int layers)
+    private (Tensor Cos, Tensor Sin, Tensor Allowed) PrepareCachedStep(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache)
     {
-        ArgumentNullException.ThrowIfNull(cache);
         if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
         long batch = tokens.shape[0], time = tokens.shape[1], start = cache.Length;
         if (!positions.shape.SequenceEqual(tokens.shape) || !attendable.shape.SequenceEqual(tokens.shape))
             throw new ArgumentException("positions and attendable must have the shape of tokens.");
         if (batch != cache.Batch) throw new ArgumentException($"tokens have batch {batch}, the KV cache {cache.Batch}.");
-        if (cache.Layers != layers) throw new ArgumentException("The KV cache was made for a different model.");
+        if (cache.Layers != Layers.Count) throw new ArgumentException("The KV cache was made for a different model.");
         if (start + time > cache.Capacity)
             throw new ArgumentException($"The KV cache holds {cache.Capacity} positions; {start} used, {time} more requested.");
         var device = tokens.device;
@@ -172,7 +251,7 @@ public abstract class CausalDecoder : nn.Module<Tensor, Tensor>
                 throw new ArgumentException($"Positions must lie in [0, MaxSeqLen = {MaxSeqLen}), got [{minPosition}, {maxPosition}].");
         }
 
-        var (cosTable, sinTable) = rotary.For(device, ComputeDtype, MaxSeqLen);   // (MaxSeqLen, width)
+        var (cosTable, sinTable) = Rotary.For(device, ComputeDtype, MaxSeqLen);   // (MaxSeqLen, width)
         long width = cosTable.shape[1];
         var flat = positions.reshape(-1).to_type(ScalarType.Int64);
         var cos = cosTable.index_select(0, flat).view(batch, 1, time, width);       // (B, 1, T, width)

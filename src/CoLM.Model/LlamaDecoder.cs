@@ -293,8 +293,6 @@ internal sealed class RotaryTable : IDisposable
         }
     }
 
-    public long MaxLength => _maxLen;
-
     /// <summary>Views (T, headDim) on the table for this device and dtype; the views belong to the caller's scope.</summary>
     public (Tensor Cos, Tensor Sin) For(Device device, ScalarType dtype, long length)
     {
@@ -402,7 +400,7 @@ internal sealed class Attention : nn.Module
     }
 
     /// <summary>
-    /// Attention for <see cref="LlamaDecoder.ForwardWithCache"/>: x (B, T, D) holds the new positions, cos/sin (B, 1, T, hd)
+    /// Attention for <see cref="CausalDecoder.ForwardWithCache"/>: x (B, T, D) holds the new positions, cos/sin (B, 1, T, hd)
     /// their rotary angles; their rotated keys and values are written into this layer's cache at [start, start + T), and the
     /// queries attend to cache positions [0, start + T) where <paramref name="allowed"/> (B, 1, T, start + T) is true.
     /// Returns (B, T, D) after o_proj. Runs in the caller's scope, under no_grad.
@@ -461,7 +459,7 @@ internal sealed class Mlp : nn.Module
 }
 
 /// <summary>Pre-norm decoder block: x + attn(norm(x)), then h + mlp(norm(h)).</summary>
-internal sealed class DecoderBlock : nn.Module
+internal sealed class DecoderBlock : nn.Module, IDecoderLayer
 {
     [ComponentName(Name = "input_layernorm")] private RmsNorm _attnNorm;
     [ComponentName(Name = "self_attn")] private Attention _attn;
@@ -481,9 +479,7 @@ internal sealed class DecoderBlock : nn.Module
         RegisterComponents();
     }
 
-    public Attention SelfAttention => _attn;
-
-    public RmsNorm AttentionNorm => _attnNorm;
+    public LoraLinear ValueProjection => _attn.ValueProjection;
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap) =>
         ForwardAfterMix(x, _attn.Mix(_attnNorm.Forward(x), cos, sin, valueTap));
@@ -494,6 +490,9 @@ internal sealed class DecoderBlock : nn.Module
         var h = x + _attn.ForwardCached(_attnNorm.Forward(x), cos, sin, allowed, keyCache, valueCache, start);
         return h + _mlp.Forward(_mlpNorm.Forward(h));
     }
+
+    public (Tensor MixedValues, Tensor MixedLoraHidden) MixAttention(Tensor x, Tensor cos, Tensor sin) =>
+        _attn.MixValuesAndLoraHidden(_attnNorm.Forward(x), cos, sin);
 
     /// <summary>
     /// The block after attention's head mixing, position by position: o_proj, residual, norm, MLP, residual.
@@ -528,9 +527,7 @@ internal sealed class TokenEmbedding : nn.Module
 /// <summary>
 /// Llama-style decoder: embedding, N pre-norm blocks (RMSNorm, causal rotary attention, RMSNorm,
 /// SwiGLU), final RMSNorm, lm_head (a copy of the embedding when <see cref="DecoderConfig.TieEmbeddings"/>). Base weights are frozen and initialised from the seed;
-/// only LoRA A/B matrices require grad. Split into a trunk (embedding + layers 0..n-2) and a head
-/// (last layer + norm + lm_head) so the sketches can cache the trunk; the zeroth-order sketch further
-/// splits the head at the last attention's head mix (<see cref="MixLastAttention"/>, <see cref="ForwardAfterLastMix"/>).
+/// only LoRA A/B matrices require grad. The trunk/head split and the KV-cache forward are <see cref="CausalDecoder"/>'s.
 /// </summary>
 public sealed class LlamaDecoder : CausalDecoder
 {
@@ -538,8 +535,6 @@ public sealed class LlamaDecoder : CausalDecoder
     [ComponentName(Name = "layers")] private ModuleList<DecoderBlock> _layers;
     [ComponentName(Name = "norm")] private RmsNorm _norm;
     [ComponentName(Name = "lm_head")] private LoraLinear _lmHead;
-    private readonly RotaryTable _rotary;
-    private readonly DropoutSource _dropout;
 
     public LlamaDecoder(DecoderConfig config, LoraSettings lora, long seed) : base(nameof(LlamaDecoder))
     {
@@ -552,11 +547,12 @@ public sealed class LlamaDecoder : CausalDecoder
         Seed = seed;
 
         var init = new ParameterFactory(seed);
-        _dropout = init.Dropout;
+        Dropout = init.Dropout;
         _embed = new TokenEmbedding(config.VocabSize, config.Dim, init);
         var blocks = new DecoderBlock[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new DecoderBlock($"layers.{i}", config, lora, init);
         _layers = new ModuleList<DecoderBlock>(blocks);
+        Layers = blocks;
         _norm = new RmsNorm(config.Dim, config.NormEps);
         // std 1/sqrt(dim): after the final RMSNorm (unit RMS, frozen gain) this lets the frozen
         // head express confident predictions; at 0.02 logits are capped near +-0.02*dim and
@@ -567,7 +563,7 @@ public sealed class LlamaDecoder : CausalDecoder
             using var noGrad = no_grad();
             _lmHead.Weight.copy_(_embed.Weight);
         }
-        _rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta, config.RopeScaling);
+        Rotary = new RotaryTable(config.MaxSeqLen, config.HeadDim, config.RopeTheta, config.RopeScaling);
 
         register_module("embed_tokens", _embed);
         register_module("layers", _layers);
@@ -577,9 +573,6 @@ public sealed class LlamaDecoder : CausalDecoder
     }
 
     public DecoderConfig Config { get; }
-
-    /// <summary>Seeds this model's dropout masks (independent of libtorch's global generator).</summary>
-    public override void SeedDropout(long seed) => _dropout.Seed(seed);
 
     public override LoraSettings Lora { get; }
 
@@ -591,106 +584,21 @@ public sealed class LlamaDecoder : CausalDecoder
 
     public override ScalarType ComputeDtype => _norm.Weight.dtype;
 
-    internal override LoraLinear LastValueProjection => _layers[_layers.Count - 1].SelfAttention.ValueProjection;
-
     internal override AttentionShape LastAttentionShape => new(Config.Heads, Config.KvHeads, Config.HeadDim);
 
-    /// <summary>Embedding and layers 0..n-2: (B, T) int64 -> (B, T, D). Run it under no_grad to cache it.</summary>
-    public override Tensor ForwardTrunk(Tensor tokens)
-    {
-        if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
-        using var scope = NewDisposeScope();
-        var (cos, sin) = Rotary(tokens.shape[1], tokens.device);
-        var h = _embed.Forward(tokens);
-        for (int i = 0; i < _layers.Count - 1; i++) h = _layers[i].Forward(h, cos, sin, valueTap: null);
-        return h.MoveToOuterDisposeScope();
-    }
+    private protected override IReadOnlyList<IDecoderLayer> Layers { get; }
 
-    /// <summary>The head, recording the last layer's v_proj LoRA input and output in <paramref name="valueTap"/>; runs in the caller's scope.</summary>
-    internal override Tensor ForwardHead(Tensor trunkHidden, LoraTap? valueTap)
-    {
-        if (trunkHidden.ndim != 3) throw new ArgumentException($"trunk hidden must be (B, T, D), got shape [{string.Join(", ", trunkHidden.shape)}].");
-        var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
-        var h = _layers[_layers.Count - 1].Forward(trunkHidden, cos, sin, valueTap);
-        return _lmHead.Forward(_norm.Forward(h));
-    }
+    private protected override RotaryTable Rotary { get; }
 
-    /// <summary>
-    /// The last layer's attention on the cached trunk output (B, T, D), split for the zeroth-order sketch
-    /// (see <see cref="Attention.MixValuesAndLoraHidden"/>): P V0 as (B, T, D) and P u as (B, T, H, r). Eval mode
-    /// only (no dropout); runs in the caller's scope.
-    /// </summary>
-    internal override (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden)
-    {
-        var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
-        var last = _layers[_layers.Count - 1];
-        return last.SelfAttention.MixValuesAndLoraHidden(last.AttentionNorm.Forward(trunkHidden), cos, sin);
-    }
+    private protected override DropoutSource Dropout { get; }
 
-    /// <summary>
-    /// The rest of the head after the last layer's attention mix, position by position: residual (..., D) is the
-    /// trunk output, mixed (..., D) the attention mix at the same positions (broadcast over leading dims).
-    /// Returns logits (..., V). Runs in the caller's scope.
-    /// </summary>
-    internal override Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed) =>
-        _lmHead.Forward(_norm.Forward(_layers[_layers.Count - 1].ForwardAfterMix(residual, mixed)));
+    private protected override Tensor Embed(Tensor tokens) => _embed.Forward(tokens);
 
-    /// <summary>
-    /// An empty KV cache for <see cref="ForwardWithCache"/>: per layer, keys and values (batch, KvHeads, capacity, HeadDim)
-    /// in the model's current dtype on <paramref name="device"/>. The caller disposes it.
-    /// </summary>
-    public override KvCache CreateKvCache(long batch, long capacity, Device device)
-    {
-        if (batch < 1) throw new ArgumentException($"KV cache batch must be >= 1, got {batch}.");
-        if (capacity < 1) throw new ArgumentException($"KV cache capacity must be >= 1, got {capacity}.");
-        return new KvCache(_layers.Count, batch, Config.KvHeads, capacity, Config.HeadDim, ComputeDtype, device);
-    }
-
-    /// <summary>
-    /// Incremental forward for generation: (B, T) int64 <paramref name="tokens"/> continue the sequences held in
-    /// <paramref name="cache"/> (cache slots [Length, Length + T)); returns their (B, T, V) logits and advances the cache by T.
-    /// <paramref name="positions"/> (B, T) int64 are the tokens' absolute positions (the rotary angles), so rows may sit at
-    /// different offsets within the cache; <paramref name="attendable"/> (B, T) bool says which of the new slots later
-    /// queries may attend to (false for padding). A query attends causally to the attendable slots up to and including
-    /// its own, and always to its own slot, so a padding query never has an empty softmax (its output is meaningless).
-    /// Left-padded prompts: pad slots not attendable, positions counting from each row's first real token.
-    /// Always runs under no_grad; LoRA adapters apply as in <see cref="forward"/> (dropout only in training mode).
-    /// </summary>
-    public override Tensor ForwardWithCache(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache)
-    {
-        ArgumentNullException.ThrowIfNull(cache);
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        long start = cache.Length, time = tokens.shape[^1];
-        var (cos, sin, allowed) = PrepareCachedStep(tokens, positions, attendable, cache, _rotary, _layers.Count);
-        var h = _embed.Forward(tokens);
-        for (int i = 0; i < _layers.Count; i++)
-            h = _layers[i].ForwardCached(h, cos, sin, allowed, cache.Keys[i], cache.Values[i], start);
-        var logits = _lmHead.Forward(_norm.Forward(h));
-        cache.Advance(time);
-        return logits.MoveToOuterDisposeScope();
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _rotary.Dispose();
-            _dropout.Dispose();
-        }
-        base.Dispose(disposing);
-    }
-
-    private (Tensor Cos, Tensor Sin) Rotary(long length, Device device)
-    {
-        if (length > Config.MaxSeqLen)
-            throw new ArgumentException($"Sequence length {length} exceeds MaxSeqLen {Config.MaxSeqLen}.");
-        return _rotary.For(device, ComputeDtype, length);
-    }
+    private protected override Tensor Logits(Tensor hidden) => _lmHead.Forward(_norm.Forward(hidden));
 }
 
 /// <summary>
-/// Keys and values of the positions a <see cref="LlamaDecoder"/> has seen, for <see cref="LlamaDecoder.ForwardWithCache"/>:
+/// Keys and values of the positions a <see cref="CausalDecoder"/> has seen, for <see cref="CausalDecoder.ForwardWithCache"/>:
 /// per layer (B, KvHeads, Capacity, HeadDim) after rotary (keys), preallocated; <see cref="Length"/> slots are filled.
 /// A slot's absolute position is whatever the caller passed, so rows may be left-padded. The tensors belong to no
 /// dispose scope; dispose the cache.

@@ -178,7 +178,7 @@ internal sealed class PhiMlp : nn.Module
 }
 
 /// <summary>Phi block: one LayerNorm feeding attention and MLP in parallel, x + attn(ln(x)) + mlp(ln(x)).</summary>
-internal sealed class PhiBlock : nn.Module
+internal sealed class PhiBlock : nn.Module, IDecoderLayer
 {
     [ComponentName(Name = "input_layernorm")] private PhiLayerNorm _norm;
     [ComponentName(Name = "self_attn")] private PhiAttention _attn;
@@ -195,9 +195,7 @@ internal sealed class PhiBlock : nn.Module
         RegisterComponents();
     }
 
-    public PhiAttention SelfAttention => _attn;
-
-    public PhiLayerNorm Norm => _norm;
+    public LoraLinear ValueProjection => _attn.ValueProjection;
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
     {
@@ -218,6 +216,9 @@ internal sealed class PhiBlock : nn.Module
         var normed = _norm.Forward(x);
         return x + _attn.ForwardCached(normed, cos, sin, allowed, keyCache, valueCache, start) + _mlp.Forward(normed);
     }
+
+    public (Tensor MixedValues, Tensor MixedLoraHidden) MixAttention(Tensor x, Tensor cos, Tensor sin) =>
+        _attn.MixValuesAndLoraHidden(_norm.Forward(x), cos, sin);
 }
 
 /// <summary>Frozen token embedding table (V, D).</summary>
@@ -269,7 +270,7 @@ internal sealed class PhiWeights(Func<string, Tensor> read, ParameterFactory ini
 /// Phi decoder (Hugging Face PhiForCausalLM): embedding, N parallel blocks (LayerNorm, then causal partial-rotary
 /// attention and a gelu_new MLP side by side, both added to the residual), final LayerNorm, biased lm_head.
 /// Base weights are frozen; only LoRA A/B matrices on the targets named in the settings require grad.
-/// Split into trunk and head like <see cref="LlamaDecoder"/>; since attention and MLP read the same normed input,
+/// <see cref="CausalDecoder"/> splits it into trunk and head; since attention and MLP read the same normed input,
 /// a perturbation of the last v_proj reaches the logits only through dense. Load one with <see cref="PhiLoader"/>.
 /// </summary>
 public sealed class PhiDecoder : CausalDecoder
@@ -281,8 +282,6 @@ public sealed class PhiDecoder : CausalDecoder
     [ComponentName(Name = "layers")] private ModuleList<PhiBlock> _layers;
     [ComponentName(Name = "final_layernorm")] private PhiLayerNorm _norm;
     [ComponentName(Name = "lm_head")] private LoraLinear _lmHead;
-    private readonly RotaryTable _rotary;
-    private readonly DropoutSource _dropout;
 
     internal PhiDecoder(PhiConfig config, LoraSettings lora, long seed, Func<string, Tensor> read) : base(nameof(PhiDecoder))
     {
@@ -295,15 +294,16 @@ public sealed class PhiDecoder : CausalDecoder
         Lora = lora;
 
         var init = new ParameterFactory(seed);
-        _dropout = init.Dropout;
+        Dropout = init.Dropout;
         var weights = new PhiWeights(read, init);
         _embed = new PhiEmbedding(weights.Frozen("embed_tokens.weight"));
         var blocks = new PhiBlock[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new PhiBlock($"layers.{i}", config, lora, weights);
         _layers = new ModuleList<PhiBlock>(blocks);
+        Layers = blocks;
         _norm = weights.LayerNorm("final_layernorm", config.LayerNormEps);
         _lmHead = weights.Linear("lm_head", adapter: null);
-        _rotary = new RotaryTable(config.MaxPositions, config.RotaryDim, config.RopeTheta);
+        Rotary = new RotaryTable(config.MaxPositions, config.RotaryDim, config.RopeTheta);
 
         register_module("embed_tokens", _embed);
         register_module("layers", _layers);
@@ -322,63 +322,17 @@ public sealed class PhiDecoder : CausalDecoder
 
     public override ScalarType ComputeDtype => _norm.Weight.dtype;
 
-    /// <summary>Seeds this model's LoRA dropout masks (independent of libtorch's global generator).</summary>
-    public override void SeedDropout(long seed) => _dropout.Seed(seed);
-
-    internal override LoraLinear LastValueProjection => _layers[_layers.Count - 1].SelfAttention.ValueProjection;
-
     internal override AttentionShape LastAttentionShape => new(Config.Heads, Config.KeyValueHeads, Config.HeadDim);
 
-    /// <summary>Embedding and layers 0..n-2: (B, T) int64 -> (B, T, D).</summary>
-    public override Tensor ForwardTrunk(Tensor tokens)
-    {
-        if (tokens.ndim != 2) throw new ArgumentException($"tokens must be (B, T), got shape [{string.Join(", ", tokens.shape)}].");
-        using var scope = NewDisposeScope();
-        var (cos, sin) = Rotary(tokens.shape[1], tokens.device);
-        var h = _embed.Forward(tokens);
-        for (int i = 0; i < _layers.Count - 1; i++) h = _layers[i].Forward(h, cos, sin, valueTap: null);
-        return h.MoveToOuterDisposeScope();
-    }
+    private protected override IReadOnlyList<IDecoderLayer> Layers { get; }
 
-    internal override Tensor ForwardHead(Tensor trunkHidden, LoraTap? valueTap)
-    {
-        if (trunkHidden.ndim != 3) throw new ArgumentException($"trunk hidden must be (B, T, D), got shape [{string.Join(", ", trunkHidden.shape)}].");
-        var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
-        var h = _layers[_layers.Count - 1].Forward(trunkHidden, cos, sin, valueTap);
-        return _lmHead.Forward(_norm.Forward(h));
-    }
+    private protected override RotaryTable Rotary { get; }
 
-    internal override (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden)
-    {
-        var (cos, sin) = Rotary(trunkHidden.shape[1], trunkHidden.device);
-        var last = _layers[_layers.Count - 1];
-        return last.SelfAttention.MixValuesAndLoraHidden(last.Norm.Forward(trunkHidden), cos, sin);
-    }
+    private protected override DropoutSource Dropout { get; }
 
-    internal override Tensor ForwardAfterLastMix(Tensor residual, Tensor mixed) =>
-        _lmHead.Forward(_norm.Forward(_layers[_layers.Count - 1].ForwardAfterMix(residual, mixed)));
+    private protected override Tensor Embed(Tensor tokens) => _embed.Forward(tokens);
 
-    public override KvCache CreateKvCache(long batch, long capacity, Device device)
-    {
-        if (batch < 1) throw new ArgumentException($"KV cache batch must be >= 1, got {batch}.");
-        if (capacity < 1) throw new ArgumentException($"KV cache capacity must be >= 1, got {capacity}.");
-        return new KvCache(_layers.Count, batch, Config.KeyValueHeads, capacity, Config.HeadDim, ComputeDtype, device);
-    }
-
-    public override Tensor ForwardWithCache(Tensor tokens, Tensor positions, Tensor attendable, KvCache cache)
-    {
-        ArgumentNullException.ThrowIfNull(cache);
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        long start = cache.Length, time = tokens.shape[^1];
-        var (cos, sin, allowed) = PrepareCachedStep(tokens, positions, attendable, cache, _rotary, _layers.Count);
-        var h = _embed.Forward(tokens);
-        for (int i = 0; i < _layers.Count; i++)
-            h = _layers[i].ForwardCached(h, cos, sin, allowed, cache.Keys[i], cache.Values[i], start);
-        var logits = _lmHead.Forward(_norm.Forward(h));
-        cache.Advance(time);
-        return logits.MoveToOuterDisposeScope();
-    }
+    private protected override Tensor Logits(Tensor hidden) => _lmHead.Forward(_norm.Forward(hidden));
 
     /// <summary>Rank >= 1, dropout in [0, 1), every target one of <see cref="KnownLoraTargets"/>.</summary>
     internal static void ValidateLora(LoraSettings lora)
@@ -391,22 +345,5 @@ public sealed class PhiDecoder : CausalDecoder
                 throw new ArgumentException(
                     $"Unknown LoRA target '{target}' for Phi; known targets: {string.Join(", ", KnownLoraTargets)}.");
         }
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _rotary.Dispose();
-            _dropout.Dispose();
-        }
-        base.Dispose(disposing);
-    }
-
-    private (Tensor Cos, Tensor Sin) Rotary(long length, Device device)
-    {
-        if (length > _rotary.MaxLength)
-            throw new ArgumentException($"Sequence length {length} exceeds max_position_embeddings {_rotary.MaxLength}.");
-        return _rotary.For(device, ComputeDtype, length);
     }
 }
