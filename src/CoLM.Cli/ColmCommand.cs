@@ -48,7 +48,7 @@ public static class ColmCommand
           colm launch --nodes N [train options]
               Starts N local node processes (node 0 coordinator, the rest trainers; N = 1 both) and
               the run on them; prefixes their output with [node-i] and stops them when the run ends.
-          colm bench cluster [--set colm.train.steps=N] [--out FILE.md]
+          colm bench cluster [--rounds N] [--set colm.train.steps=N] [--out FILE.md]
               Per-step time of the same run in one process (2 trainers) and on 3 node processes
               (coordinator + 2 trainer nodes over loopback TCP); reports the cluster's overhead.
           colm bench allreduce [--ranks 2,4] [--sizes 1,4,16,64,256] [--iterations N] [--segment-kib N] [--out FILE.md]
