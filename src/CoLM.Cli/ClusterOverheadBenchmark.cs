@@ -65,19 +65,7 @@ public static class ClusterOverheadBenchmark
 
     private static async Task<string> RunSingleAsync(IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, string root, CancellationToken stop)
     {
-        var start = LaunchCommand.SelfStartInfo();
-        start.ArgumentList.Add("train");
-        start.ArgumentList.Add("--quiet");
-        foreach (var f in configFiles)
-        {
-            start.ArgumentList.Add("--config");
-            start.ArgumentList.Add(f);
-        }
-        foreach (var s in sets)
-        {
-            start.ArgumentList.Add("--set");
-            start.ArgumentList.Add(s);
-        }
+        var start = LaunchCommand.SelfStartInfo(["train", "--quiet"], configFiles, sets);
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("could not start `colm train`");

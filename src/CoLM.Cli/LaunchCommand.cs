@@ -23,13 +23,27 @@ public static class LaunchCommand
         return await ColmCommand.ClusterTrainAsync(cl, nodes.Seed, expectedNodes: n, external);
     }
 
-    /// <summary>This same program: the apphost, or `dotnet colm.dll` when started that way.</summary>
-    internal static ProcessStartInfo SelfStartInfo()
+    /// <summary>
+    /// This same program (the apphost, or `dotnet colm.dll` when started that way) with these
+    /// arguments, then every configuration file and --set layer, so a child reads the same settings.
+    /// </summary>
+    internal static ProcessStartInfo SelfStartInfo(IEnumerable<string> args, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets)
     {
         string host = Environment.ProcessPath ?? "dotnet";
         var start = new ProcessStartInfo(host) { UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
             start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var file in configFiles)
+        {
+            start.ArgumentList.Add("--config");
+            start.ArgumentList.Add(file);
+        }
+        foreach (var set in sets)
+        {
+            start.ArgumentList.Add("--set");
+            start.ArgumentList.Add(set);
+        }
         return start;
     }
 }

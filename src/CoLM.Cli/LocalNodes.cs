@@ -62,19 +62,9 @@ public sealed class LocalNodes : IAsyncDisposable
 
     private static Process StartNode(int index, int port, int seedPort, string roles, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo)
     {
-        var start = LaunchCommand.SelfStartInfo();
-        foreach (var a in new[] { "node", "--managed", "--host", "127.0.0.1", "--port", port.ToString(), "--seed-nodes", $"127.0.0.1:{seedPort}", "--roles", roles })
-            start.ArgumentList.Add(a);
-        foreach (var file in configFiles)
-        {
-            start.ArgumentList.Add("--config");
-            start.ArgumentList.Add(file);
-        }
-        foreach (var set in sets)
-        {
-            start.ArgumentList.Add("--set");
-            start.ArgumentList.Add(set);
-        }
+        var start = LaunchCommand.SelfStartInfo(
+            ["node", "--managed", "--host", "127.0.0.1", "--port", port.ToString(), "--seed-nodes", $"127.0.0.1:{seedPort}", "--roles", roles],
+            configFiles, sets);
         start.RedirectStandardInput = true;
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
