@@ -47,7 +47,9 @@ public static class ClusterOverheadBenchmark
                 if ((turn == 0) == singleFirst)
                 {
                     Console.WriteLine($"colm bench cluster: round {round}/{rounds}, one `colm train` process with 2 trainers ...");
-                    single.Add(StepTimes(await RunSingleAsync(cl.ConfigFiles, [.. common, $"colm.run.name=single-{round}"], root, stop)));
+                    string name = $"single-{round}";
+                    await RunSingleAsync(cl.ConfigFiles, [.. common, $"colm.run.name={name}"], stop);
+                    single.Add(StepTimes(Path.Combine(root, name)));
                 }
                 else
                 {
@@ -63,7 +65,7 @@ public static class ClusterOverheadBenchmark
         return ColmCommand.Ok;
     }
 
-    private static async Task<string> RunSingleAsync(IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, string root, CancellationToken stop)
+    private static async Task RunSingleAsync(IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, CancellationToken stop)
     {
         var start = LaunchCommand.SelfStartInfo(["train", "--quiet"], configFiles, sets);
         start.RedirectStandardOutput = true;
@@ -82,8 +84,6 @@ public static class ClusterOverheadBenchmark
         }
         if (process.ExitCode != 0)
             throw new InvalidOperationException($"the single-process run failed (exit {process.ExitCode}): {(await errors).Trim()} {(await output).Trim()}");
-        string name = sets.Last(s => s.StartsWith("colm.run.name=", StringComparison.Ordinal))["colm.run.name=".Length..];
-        return Path.Combine(root, name);
     }
 
     private static async Task<string> RunClusterAsync(IReadOnlyList<string> configFiles, string[] sets, CancellationToken stop)
