@@ -225,24 +225,6 @@ internal sealed class DecoderBlock : nn.Module, IDecoderLayer
     }
 }
 
-/// <summary>Token embedding table (V, D), frozen.</summary>
-internal sealed class TokenEmbedding : nn.Module
-{
-    [ComponentName(Name = "weight")] private Parameter _weight;
-
-    public TokenEmbedding(long vocab, long dim, ParameterFactory init) : base(nameof(TokenEmbedding))
-    {
-        _weight = init.Normal("embed_tokens.weight", [vocab, dim], 0.02);
-        register_parameter("weight", _weight);
-        RegisterComponents();
-    }
-
-    public Parameter Weight => _weight;
-
-    public Tensor Forward(Tensor tokens) => // (B, T) -> (B, T, D)
-        _weight.index_select(0, tokens.reshape(-1)).reshape(tokens.shape[0], tokens.shape[1], _weight.shape[1]);
-}
-
 /// <summary>
 /// Llama-style decoder: embedding, N pre-norm blocks (RMSNorm, causal rotary attention, RMSNorm,
 /// SwiGLU), final RMSNorm, lm_head (a copy of the embedding when <see cref="DecoderConfig.TieEmbeddings"/>). Base weights are frozen and initialised from the seed;
@@ -267,7 +249,7 @@ public sealed class LlamaDecoder : CausalDecoder
 
         var init = new ParameterFactory(seed);
         Dropout = init.Dropout;
-        _embed = new TokenEmbedding(config.VocabSize, config.Dim, init);
+        _embed = new TokenEmbedding(init.Normal("embed_tokens.weight", [config.VocabSize, config.Dim], 0.02));
         var blocks = new DecoderBlock[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new DecoderBlock($"layers.{i}", config, lora, init);
         _layers = new ModuleList<DecoderBlock>(blocks);

@@ -221,22 +221,6 @@ internal sealed class PhiBlock : nn.Module, IDecoderLayer
         _attn.MixValuesAndLoraHidden(_norm.Forward(x), cos, sin);
 }
 
-/// <summary>Frozen token embedding table (V, D).</summary>
-internal sealed class PhiEmbedding : nn.Module
-{
-    [ComponentName(Name = "weight")] private Parameter _weight;
-
-    public PhiEmbedding(Parameter weight) : base(nameof(PhiEmbedding))
-    {
-        _weight = weight;
-        register_parameter("weight", _weight);
-        RegisterComponents();
-    }
-
-    public Tensor Forward(Tensor tokens) => // (B, T) -> (B, T, D)
-        _weight.index_select(0, tokens.reshape(-1)).reshape(tokens.shape[0], tokens.shape[1], _weight.shape[1]);
-}
-
 /// <summary>
 /// Builds the frozen parameters of a <see cref="PhiDecoder"/> from a checkpoint, by Hugging Face name. The reader
 /// returns a new CPU tensor that the parameter takes over; shapes were checked by the loader. LoRA A initial values
@@ -278,7 +262,7 @@ public sealed class PhiDecoder : CausalDecoder
     /// <summary>Every projection a LoRA adapter can be attached to, in the order of a block.</summary>
     public static IReadOnlyList<string> KnownLoraTargets { get; } = ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"];
 
-    [ComponentName(Name = "embed_tokens")] private PhiEmbedding _embed;
+    [ComponentName(Name = "embed_tokens")] private TokenEmbedding _embed;
     [ComponentName(Name = "layers")] private ModuleList<PhiBlock> _layers;
     [ComponentName(Name = "final_layernorm")] private PhiLayerNorm _norm;
     [ComponentName(Name = "lm_head")] private LoraLinear _lmHead;
@@ -296,7 +280,7 @@ public sealed class PhiDecoder : CausalDecoder
         var init = new ParameterFactory(seed);
         Dropout = init.Dropout;
         var weights = new PhiWeights(read, init);
-        _embed = new PhiEmbedding(weights.Frozen("embed_tokens.weight"));
+        _embed = new TokenEmbedding(weights.Frozen("embed_tokens.weight"));
         var blocks = new PhiBlock[config.Layers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = new PhiBlock($"layers.{i}", config, lora, weights);
         _layers = new ModuleList<PhiBlock>(blocks);
