@@ -111,7 +111,7 @@ public abstract class CausalDecoder : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// The last layer's attention on the cached trunk output (B, T, D), split for the zeroth-order sketch (see
-    /// <see cref="Attention.MixValuesAndLoraHidden"/>): the heads' mix of the values P V0 as (B, T, H x hd) and of
+    /// <see cref="CausalAttention.MixValuesAndLoraHidden"/>): the heads' mix of the values P V0 as (B, T, H x hd) and of
     /// v_proj's LoRA hidden P u as (B, T, H, r). Eval mode only (no dropout); runs in the caller's scope.
     /// </summary>
     internal (Tensor MixedValues, Tensor MixedLoraHidden) MixLastAttention(Tensor trunkHidden)

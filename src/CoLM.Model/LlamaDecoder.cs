@@ -7,9 +7,9 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace CoLM.Model;
 
-// A Llama-style decoder with LoRA adapters, in dependency order: RMSNorm, attention, MLP, block,
-// embedding, decoder. The parts both architectures use have their own files: ParameterFactory,
-// LoraLinear (with LoraTap), DropoutSource, RotaryTable, KvCache.
+// A Llama-style decoder with LoRA adapters, in dependency order: RMSNorm, attention's projections, MLP,
+// block, decoder. The parts both architectures use have their own files: ParameterFactory,
+// LoraLinear (with LoraTap), DropoutSource, RotaryTable, CausalAttention, KvCache, TokenEmbedding.
 //
 // Tensor lifetime (the rule for the whole of CoLM.Model): each public method opens a
 // torch.NewDisposeScope(); whatever it returns is moved to the caller's scope; functions never
@@ -22,7 +22,8 @@ namespace CoLM.Model;
 //
 // Every field holding a parameter or submodule carries [ComponentName] equal to its registered
 // name: TorchSharp's Module.to() finds fields by that name to swap in the moved tensors, and
-// RegisterComponents() would otherwise register the field a second time under its C# name.
+// RegisterComponents() would otherwise register the field a second time under its C# name
+// (CausalAttention, whose output projection's name depends on the architecture, registers by hand instead).
 
 /// <summary>Root-mean-square layer norm (TorchSharp has none): x / sqrt(mean(x^2) + eps) * weight, computed in fp32.</summary>
 internal sealed class RmsNorm : nn.Module
@@ -48,107 +49,24 @@ internal sealed class RmsNorm : nn.Module
     }
 }
 
-/// <summary>
-/// Causal multi-head self-attention with separate q/k/v/o projections and rotary positions. With grouped-query
-/// attention (KvHeads &lt; Heads) k_proj and v_proj output KvHeads heads, each repeated for Heads / KvHeads
-/// consecutive query heads (Hugging Face's repeat_kv).
-/// </summary>
-internal sealed class Attention : nn.Module
+/// <summary>Llama's attention: <see cref="CausalAttention"/> over seeded q/k/v/o_proj projections, rotary over whole heads.</summary>
+internal static class LlamaAttention
 {
-    [ComponentName(Name = "q_proj")] private LoraLinear _q;
-    [ComponentName(Name = "k_proj")] private LoraLinear _k;
-    [ComponentName(Name = "v_proj")] private LoraLinear _v;
-    [ComponentName(Name = "o_proj")] private LoraLinear _o;
-    private readonly long _heads;
-    private readonly long _kvHeads;
-    private readonly long _headDim;
-
-    public Attention(string name, DecoderConfig config, LoraSettings lora, ParameterFactory init) : base(nameof(Attention))
+    public static CausalAttention Create(string name, DecoderConfig config, LoraSettings lora, ParameterFactory init)
     {
-        _heads = config.Heads;
-        _kvHeads = config.KvHeads;
-        _headDim = config.HeadDim;
         const double std = 0.02;
         double outStd = std / Math.Sqrt(2.0 * config.Layers); // GPT-2 style: residual writes scaled by depth
-        _q = Projection(name, "q_proj", config.Dim, config.Dim, std, lora, init);
-        _k = Projection(name, "k_proj", config.Dim, config.KvDim, std, lora, init);
-        _v = Projection(name, "v_proj", config.Dim, config.KvDim, std, lora, init);
-        _o = Projection(name, "o_proj", config.Dim, config.Dim, outStd, lora, init);
-        register_module("q_proj", _q);
-        register_module("k_proj", _k);
-        register_module("v_proj", _v);
-        register_module("o_proj", _o);
-        RegisterComponents();
+        return new CausalAttention(
+            Projection(name, "q_proj", config.Dim, config.Dim, std, lora, init),
+            Projection(name, "k_proj", config.Dim, config.KvDim, std, lora, init),
+            Projection(name, "v_proj", config.Dim, config.KvDim, std, lora, init),
+            Projection(name, "o_proj", config.Dim, config.Dim, outStd, lora, init),
+            "o_proj",
+            new AttentionShape(config.Heads, config.KvHeads, config.HeadDim),
+            RotaryTable.Apply);
     }
 
-    public LoraLinear ValueProjection => _v;
-
-    public LoraLinear OutputProjection => _o;
-
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap) => _o.Forward(Mix(x, cos, sin, valueTap));
-
-    /// <summary>Attention up to o_proj: each head's causal softmax mix of the values, (B, T, D) -> (B, T, D).</summary>
-    public Tensor Mix(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
-    {
-        long batch = x.shape[0], time = x.shape[1];
-        var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                    // (B, H, T, hd) each
-        var v = RepeatKv(_v.Forward(x, valueTap).view(batch, time, _kvHeads, _headDim).transpose(1, 2)); // (B, H, T, hd)
-        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                   // (B, H, T, hd)
-        return y.transpose(1, 2).reshape(batch, time, _heads * _headDim);                   // (B, T, D)
-    }
-
-    /// <summary>
-    /// For the zeroth-order sketch, which perturbs only v_proj's LoRA B. With P = softmax(causal(q k^T / sqrt(hd)))
-    /// per head, v_proj's output V = V0 + s dB u (u = A x, the LoRA hidden) mixes to P V0 + s (P u) dB^T, rows of
-    /// dB^T split by kv head (with grouped-query attention each kv head's rows serve its group of query heads). Returns P V0 as (B, T, D), the same as <see cref="Mix"/>, and P u per head as (B, T, H, r),
-    /// from one attention pass over the values and u side by side. No dropout: call it in eval mode.
-    /// </summary>
-    public (Tensor MixedValues, Tensor MixedLoraHidden) MixValuesAndLoraHidden(Tensor x, Tensor cos, Tensor sin)
-    {
-        long batch = x.shape[0], time = x.shape[1];
-        var tap = new LoraTap();
-        var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                    // (B, H, T, hd) each
-        var v = RepeatKv(_v.Forward(x, tap).view(batch, time, _kvHeads, _headDim).transpose(1, 2)); // (B, H, T, hd)
-        var u = tap.LoraHidden ?? throw new InvalidOperationException("v_proj has no LoRA adapter.");
-        long rank = u.shape[^1];
-        var shared = u.to_type(v.dtype).unsqueeze(1).expand(batch, _heads, time, rank);     // (B, H, T, r), u is shared by all heads
-        var mixed = F.scaled_dot_product_attention(q, k, cat([v, shared], -1), is_casual: true); // (B, H, T, hd + r)
-        var values = mixed.narrow(-1, 0, _headDim).transpose(1, 2).reshape(batch, time, _heads * _headDim); // (B, T, D)
-        var hidden = mixed.narrow(-1, _headDim, rank).transpose(1, 2);                      // (B, T, H, r)
-        return (values, hidden);
-    }
-
-    /// <summary>
-    /// Attention for <see cref="CausalDecoder.ForwardWithCache"/>: x (B, T, D) holds the new positions, cos/sin (B, 1, T, hd)
-    /// their rotary angles; their rotated keys and values are written into this layer's cache at [start, start + T), and the
-    /// queries attend to cache positions [0, start + T) where <paramref name="allowed"/> (B, 1, T, start + T) is true.
-    /// Returns (B, T, D) after o_proj. Runs in the caller's scope, under no_grad.
-    /// </summary>
-    public Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, Tensor allowed, Tensor keyCache, Tensor valueCache, long start)
-    {
-        long batch = x.shape[0], time = x.shape[1];
-        var q = RotaryTable.Apply(_q.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2), cos, sin);   // (B, H, T, hd)
-        var k = RotaryTable.Apply(_k.Forward(x).view(batch, time, _kvHeads, _headDim).transpose(1, 2), cos, sin); // (B, KV, T, hd)
-        var v = _v.Forward(x).view(batch, time, _kvHeads, _headDim).transpose(1, 2);                            // (B, KV, T, hd)
-        keyCache.narrow(2, start, time).copy_(k);
-        valueCache.narrow(2, start, time).copy_(v);
-        var keys = RepeatKv(keyCache.narrow(2, 0, start + time));                                                // (B, H, S, hd)
-        var values = RepeatKv(valueCache.narrow(2, 0, start + time));
-        var y = F.scaled_dot_product_attention(q, keys, values, attn_mask: allowed);                             // (B, H, T, hd)
-        return _o.Forward(y.transpose(1, 2).reshape(batch, time, _heads * _headDim));                            // (B, T, D)
-    }
-
-    private (Tensor Q, Tensor K) RotatedQueriesAndKeys(Tensor x, Tensor cos, Tensor sin)
-    {
-        long batch = x.shape[0], time = x.shape[1];
-        var q = _q.Forward(x).view(batch, time, _heads, _headDim).transpose(1, 2);           // (B, H, T, hd)
-        var k = _k.Forward(x).view(batch, time, _kvHeads, _headDim).transpose(1, 2);         // (B, KV, T, hd)
-        return (RotaryTable.Apply(q, cos, sin), RepeatKv(RotaryTable.Apply(k, cos, sin)));
-    }
-
-    /// <summary>(B, KV, T, hd) -> (B, H, T, hd), kv head j serving query heads j*g .. (j+1)*g - 1 (g = H / KV); the input itself when KV = H.</summary>
-    private Tensor RepeatKv(Tensor x) => _kvHeads == _heads ? x : x.repeat_interleave(_heads / _kvHeads, dim: 1);
-
+    /// <summary>The seeded projection {prefix}.{projection}, with an adapter when the settings target it.</summary>
     internal static LoraLinear Projection(
         string prefix, string projection, long inFeatures, long outFeatures, double std, LoraSettings lora, ParameterFactory init) =>
         new($"{prefix}.{projection}", inFeatures, outFeatures, std, lora.Covers(projection) ? lora : null, init);
@@ -165,9 +83,9 @@ internal sealed class Mlp : nn.Module
     {
         const double std = 0.02;
         double outStd = std / Math.Sqrt(2.0 * config.Layers);
-        _gate = Attention.Projection(name, "gate_proj", config.Dim, config.HiddenDim, std, lora, init);
-        _up = Attention.Projection(name, "up_proj", config.Dim, config.HiddenDim, std, lora, init);
-        _down = Attention.Projection(name, "down_proj", config.HiddenDim, config.Dim, outStd, lora, init);
+        _gate = LlamaAttention.Projection(name, "gate_proj", config.Dim, config.HiddenDim, std, lora, init);
+        _up = LlamaAttention.Projection(name, "up_proj", config.Dim, config.HiddenDim, std, lora, init);
+        _down = LlamaAttention.Projection(name, "down_proj", config.HiddenDim, config.Dim, outStd, lora, init);
         register_module("gate_proj", _gate);
         register_module("up_proj", _up);
         register_module("down_proj", _down);
@@ -181,14 +99,14 @@ internal sealed class Mlp : nn.Module
 internal sealed class DecoderBlock : nn.Module, IDecoderLayer
 {
     [ComponentName(Name = "input_layernorm")] private RmsNorm _attnNorm;
-    [ComponentName(Name = "self_attn")] private Attention _attn;
+    [ComponentName(Name = "self_attn")] private CausalAttention _attn;
     [ComponentName(Name = "post_attention_layernorm")] private RmsNorm _mlpNorm;
     [ComponentName(Name = "mlp")] private Mlp _mlp;
 
     public DecoderBlock(string name, DecoderConfig config, LoraSettings lora, ParameterFactory init) : base(nameof(DecoderBlock))
     {
         _attnNorm = new RmsNorm(config.Dim, config.NormEps);
-        _attn = new Attention($"{name}.self_attn", config, lora, init);
+        _attn = LlamaAttention.Create($"{name}.self_attn", config, lora, init);
         _mlpNorm = new RmsNorm(config.Dim, config.NormEps);
         _mlp = new Mlp($"{name}.mlp", config, lora, init);
         register_module("input_layernorm", _attnNorm);
@@ -203,7 +121,7 @@ internal sealed class DecoderBlock : nn.Module, IDecoderLayer
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap) =>
         ForwardAfterMix(x, _attn.Mix(_attnNorm.Forward(x), cos, sin, valueTap));
 
-    /// <summary>The block on new positions with a KV cache (see <see cref="Attention.ForwardCached"/>): (B, T, D) -> (B, T, D).</summary>
+    /// <summary>The block on new positions with a KV cache (see <see cref="CausalAttention.ForwardCached"/>): (B, T, D) -> (B, T, D).</summary>
     public Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, Tensor allowed, Tensor keyCache, Tensor valueCache, long start)
     {
         var h = x + _attn.ForwardCached(_attnNorm.Forward(x), cos, sin, allowed, keyCache, valueCache, start);

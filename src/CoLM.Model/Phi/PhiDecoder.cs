@@ -6,7 +6,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace CoLM.Model.Phi;
 
-// Phi (Hugging Face PhiForCausalLM) with LoRA adapters, in dependency order: LayerNorm, partial rotary table, attention, MLP, block, decoder. Weights come from a checkpoint (see PhiLoader) and are
+// Phi (Hugging Face PhiForCausalLM) with LoRA adapters, in dependency order: LayerNorm, partial rotary table, MLP, block, weights, decoder; attention is
+// the shared CausalAttention over biased q/k/v/dense projections, built by PhiWeights. Weights come from a checkpoint (see PhiLoader) and are
 // frozen; only LoRA A/B matrices require grad. Projections are LlamaDecoder.cs's LoraLinear with a bias. Tensor lifetime follows LlamaDecoder.cs: public methods open a
 // dispose scope and move their result out; internal helpers run in their caller's scope.
 //
@@ -56,102 +57,6 @@ internal static class PhiRotary
     }
 }
 
-/// <summary>Causal multi-head self-attention: biased q/k/v projections, partial rotary, grouped key/value heads, biased dense output.</summary>
-internal sealed class PhiAttention : nn.Module
-{
-    [ComponentName(Name = "q_proj")] private LoraLinear _q;
-    [ComponentName(Name = "k_proj")] private LoraLinear _k;
-    [ComponentName(Name = "v_proj")] private LoraLinear _v;
-    [ComponentName(Name = "dense")] private LoraLinear _dense;
-    private readonly long _heads;
-    private readonly long _kvHeads;
-    private readonly long _headDim;
-
-    public PhiAttention(string name, PhiConfig config, LoraSettings lora, PhiWeights weights) : base(nameof(PhiAttention))
-    {
-        _heads = config.Heads;
-        _kvHeads = config.KeyValueHeads;
-        _headDim = config.HeadDim;
-        _q = weights.Linear(name, "q_proj", lora);
-        _k = weights.Linear(name, "k_proj", lora);
-        _v = weights.Linear(name, "v_proj", lora);
-        _dense = weights.Linear(name, "dense", lora);
-        register_module("q_proj", _q);
-        register_module("k_proj", _k);
-        register_module("v_proj", _v);
-        register_module("dense", _dense);
-        RegisterComponents();
-    }
-
-    public LoraLinear ValueProjection => _v;
-
-    public LoraLinear OutputProjection => _dense;
-
-    /// <summary>(B, T, D) -> (B, T, D).</summary>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap) => _dense.Forward(Mix(x, cos, sin, valueTap));
-
-    /// <summary>Attention up to dense: each head's causal softmax mix of the values, (B, T, D) -> (B, T, H x hd).</summary>
-    public Tensor Mix(Tensor x, Tensor cos, Tensor sin, LoraTap? valueTap)
-    {
-        long batch = x.shape[0], time = x.shape[1];
-        var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                   // (B, H, T, hd) each
-        var v = RepeatKv(Heads(_v.Forward(x, valueTap), _kvHeads, batch, time));           // (B, H, T, hd)
-        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);                  // (B, H, T, hd), scale 1/sqrt(hd)
-        return y.transpose(1, 2).reshape(batch, time, _heads * _headDim);
-    }
-
-    /// <summary>
-    /// For the zeroth-order sketch, as LlamaDecoder's Attention.MixValuesAndLoraHidden: P V0 as (B, T, H x hd) and
-    /// P u as (B, T, H, r), from one attention pass over the values and v_proj's LoRA hidden u side by side. Eval mode.
-    /// </summary>
-    public (Tensor MixedValues, Tensor MixedLoraHidden) MixValuesAndLoraHidden(Tensor x, Tensor cos, Tensor sin)
-    {
-        long batch = x.shape[0], time = x.shape[1];
-        var tap = new LoraTap();
-        var (q, k) = RotatedQueriesAndKeys(x, cos, sin);                                   // (B, H, T, hd) each
-        var v = RepeatKv(Heads(_v.Forward(x, tap), _kvHeads, batch, time));                // (B, H, T, hd)
-        var u = tap.LoraHidden ?? throw new InvalidOperationException("v_proj has no LoRA adapter.");
-        long rank = u.shape[^1];
-        var shared = u.to_type(v.dtype).unsqueeze(1).expand(batch, _heads, time, rank);    // (B, H, T, r)
-        var mixed = F.scaled_dot_product_attention(q, k, cat([v, shared], -1), is_casual: true); // (B, H, T, hd + r)
-        var values = mixed.narrow(-1, 0, _headDim).transpose(1, 2).reshape(batch, time, _heads * _headDim);
-        var hidden = mixed.narrow(-1, _headDim, rank).transpose(1, 2);                     // (B, T, H, r)
-        return (values, hidden);
-    }
-
-    /// <summary>
-    /// Attention on new positions with a KV cache (see LlamaDecoder's Attention.ForwardCached): rotated keys and values
-    /// of x (B, T, D) go into the cache at [start, start + T); queries attend where <paramref name="allowed"/> is true.
-    /// </summary>
-    public Tensor ForwardCached(Tensor x, Tensor cos, Tensor sin, Tensor allowed, Tensor keyCache, Tensor valueCache, long start)
-    {
-        long batch = x.shape[0], time = x.shape[1];
-        var q = PhiRotary.Apply(Heads(_q.Forward(x), _heads, batch, time), cos, sin);      // (B, H, T, hd)
-        var k = PhiRotary.Apply(Heads(_k.Forward(x), _kvHeads, batch, time), cos, sin);    // (B, KV, T, hd)
-        var v = Heads(_v.Forward(x), _kvHeads, batch, time);                                // (B, KV, T, hd)
-        keyCache.narrow(2, start, time).copy_(k);
-        valueCache.narrow(2, start, time).copy_(v);
-        var keys = RepeatKv(keyCache.narrow(2, 0, start + time));                           // (B, H, S, hd)
-        var values = RepeatKv(valueCache.narrow(2, 0, start + time));
-        var y = F.scaled_dot_product_attention(q, keys, values, attn_mask: allowed);        // (B, H, T, hd)
-        return _dense.Forward(y.transpose(1, 2).reshape(batch, time, _heads * _headDim));
-    }
-
-    private (Tensor Q, Tensor K) RotatedQueriesAndKeys(Tensor x, Tensor cos, Tensor sin)
-    {
-        long batch = x.shape[0], time = x.shape[1];
-        var q = PhiRotary.Apply(Heads(_q.Forward(x), _heads, batch, time), cos, sin);      // (B, H, T, hd)
-        var k = PhiRotary.Apply(Heads(_k.Forward(x), _kvHeads, batch, time), cos, sin);    // (B, KV, T, hd)
-        return (q, RepeatKv(k));
-    }
-
-    /// <summary>(B, KV, T, hd) -> (B, H, T, hd); the input itself without grouped-query attention.</summary>
-    private Tensor RepeatKv(Tensor x) => _kvHeads == _heads ? x : x.repeat_interleave(_heads / _kvHeads, dim: 1);
-
-    private Tensor Heads(Tensor projected, long heads, long batch, long time) =>
-        projected.view(batch, time, heads, _headDim).transpose(1, 2);
-}
-
 /// <summary>Feed-forward: fc2(gelu_new(fc1(x))), gelu_new being GELU's tanh approximation.</summary>
 internal sealed class PhiMlp : nn.Module
 {
@@ -181,13 +86,13 @@ internal sealed class PhiMlp : nn.Module
 internal sealed class PhiBlock : nn.Module, IDecoderLayer
 {
     [ComponentName(Name = "input_layernorm")] private PhiLayerNorm _norm;
-    [ComponentName(Name = "self_attn")] private PhiAttention _attn;
+    [ComponentName(Name = "self_attn")] private CausalAttention _attn;
     [ComponentName(Name = "mlp")] private PhiMlp _mlp;
 
     public PhiBlock(string name, PhiConfig config, LoraSettings lora, PhiWeights weights) : base(nameof(PhiBlock))
     {
         _norm = weights.LayerNorm($"{name}.input_layernorm", config.LayerNormEps);
-        _attn = new PhiAttention($"{name}.self_attn", config, lora, weights);
+        _attn = weights.Attention($"{name}.self_attn", config, lora);
         _mlp = new PhiMlp($"{name}.mlp", lora, weights);
         register_module("input_layernorm", _norm);
         register_module("self_attn", _attn);
@@ -246,6 +151,11 @@ internal sealed class PhiWeights(Func<string, Tensor> read, ParameterFactory ini
 
     public LoraLinear Linear(string name, LoraSettings? adapter) =>
         new(name, Frozen($"{name}.weight"), Frozen($"{name}.bias"), adapter, Init);
+
+    /// <summary>Causal self-attention over biased q/k/v projections and a biased dense output, rotating the first RotaryDim dims of each head.</summary>
+    public CausalAttention Attention(string name, PhiConfig config, LoraSettings lora) =>
+        new(Linear(name, "q_proj", lora), Linear(name, "k_proj", lora), Linear(name, "v_proj", lora), Linear(name, "dense", lora), "dense",
+            new AttentionShape(config.Heads, config.KeyValueHeads, config.HeadDim), PhiRotary.Apply);
 
     public PhiLayerNorm LayerNorm(string name, double eps) => new(Frozen($"{name}.weight"), Frozen($"{name}.bias"), eps);
 }
