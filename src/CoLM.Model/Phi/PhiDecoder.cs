@@ -8,7 +8,7 @@ namespace CoLM.Model.Phi;
 
 // Phi (Hugging Face PhiForCausalLM) with LoRA adapters, in dependency order: LayerNorm, partial rotary table, MLP, block, weights, decoder; attention is
 // the shared CausalAttention over biased q/k/v/dense projections, built by PhiWeights. Weights come from a checkpoint (see PhiLoader) and are
-// frozen; only LoRA A/B matrices require grad. Projections are LlamaDecoder.cs's LoraLinear with a bias. Tensor lifetime follows LlamaDecoder.cs: public methods open a
+// frozen; only LoRA A/B matrices require grad. Projections are LoraLinear (LoraLinear.cs) with a bias. Tensor lifetime follows LlamaDecoder.cs: public methods open a
 // dispose scope and move their result out; internal helpers run in their caller's scope.
 //
 // Module names follow Hugging Face without the "model." prefix (as LlamaDecoder does): embed_tokens.weight,
