@@ -12,35 +12,15 @@ public sealed class DataMixture
         IReadOnlyList<TokenizedExample> heldout,
         IReadOnlyList<RawExample> heldoutRaw,
         int maxLength)
+        : this(sourceNames, CheckedTrain(sourceNames, train, heldout, heldoutRaw, maxLength), CountPerSource(train, sourceNames.Count),
+            train.Select(e => e.SourceId).ToArray(), heldout, heldoutRaw, maxLength, TruncatedPerSourceOf(train.Concat(heldout), sourceNames.Count))
     {
-        ArgumentNullException.ThrowIfNull(sourceNames);
-        ArgumentNullException.ThrowIfNull(train);
-        ArgumentNullException.ThrowIfNull(heldout);
-        ArgumentNullException.ThrowIfNull(heldoutRaw);
-        ExampleTokenizer.ValidateMaxLength(maxLength);
-        if (heldoutRaw.Count != heldout.Count)
-        {
-            throw new ArgumentException("heldoutRaw must parallel heldout", nameof(heldoutRaw));
-        }
-
-        ValidateSplit(train, sourceNames.Count, maxLength, nameof(train));
-        ValidateSplit(heldout, sourceNames.Count, maxLength, nameof(heldout));
-
-        SourceNames = sourceNames;
-        Train = train;
-        Heldout = heldout;
-        HeldoutRaw = heldoutRaw;
-        MaxLength = maxLength;
-        TrainCountPerSource = CountPerSource(train, sourceNames.Count);
-        TrainSourceIds = train.Select(e => e.SourceId).ToArray();
-        HeldoutCountPerSource = CountPerSource(heldout, sourceNames.Count);
-        var truncated = new int[sourceNames.Count];
-        foreach (var e in train.Concat(heldout).Where(e => e.Truncated)) truncated[e.SourceId]++;
-        TruncatedPerSource = truncated;
-        TruncatedCount = truncated.Sum();
     }
 
-    /// <summary>A mixture whose training split is read on demand (see MixtureBuilder.FromJsonlLines): its counts come precomputed, since walking it would read the whole file.</summary>
+    /// <summary>
+    /// The one constructor that sets the mixture; its training counts come precomputed because a streamed training split
+    /// (see MixtureBuilder.FromJsonlLines) would be read in full to count them.
+    /// </summary>
     private DataMixture(
         IReadOnlyList<string> sourceNames,
         IReadOnlyList<TokenizedExample> train,
@@ -51,6 +31,11 @@ public sealed class DataMixture
         int maxLength,
         IReadOnlyList<int> truncatedPerSource)
     {
+        if (heldoutRaw.Count != heldout.Count)
+        {
+            throw new ArgumentException("heldoutRaw must parallel heldout", nameof(heldoutRaw));
+        }
+
         ValidateSplit(heldout, sourceNames.Count, maxLength, nameof(heldout));
         SourceNames = sourceNames;
         Train = train;
@@ -115,6 +100,27 @@ public sealed class DataMixture
                 throw new ArgumentException($"{name}[{i}] violates the token layout (length {e.Tokens.Length}, prompt {e.PromptLength}, max {maxLength})", name);
             }
         }
+    }
+
+    /// <summary>Argument checks of the public constructor, run before any count is taken; returns the checked training split.</summary>
+    private static IReadOnlyList<TokenizedExample> CheckedTrain(
+        IReadOnlyList<string> sourceNames, IReadOnlyList<TokenizedExample> train, IReadOnlyList<TokenizedExample> heldout,
+        IReadOnlyList<RawExample> heldoutRaw, int maxLength)
+    {
+        ArgumentNullException.ThrowIfNull(sourceNames);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(heldout);
+        ArgumentNullException.ThrowIfNull(heldoutRaw);
+        ExampleTokenizer.ValidateMaxLength(maxLength);
+        ValidateSplit(train, sourceNames.Count, maxLength, nameof(train));
+        return train;
+    }
+
+    private static int[] TruncatedPerSourceOf(IEnumerable<TokenizedExample> examples, int sourceCount)
+    {
+        var truncated = new int[sourceCount];
+        foreach (var e in examples.Where(e => e.Truncated)) truncated[e.SourceId]++;
+        return truncated;
     }
 
     private static int[] CountPerSource(IReadOnlyList<TokenizedExample> split, int sourceCount)
