@@ -42,13 +42,7 @@ public sealed class ClusterRunTests : IDisposable
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
             .. SetArgs(_tiny.Sets("killed", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
         var run = _tiny.RunPath("killed");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (!File.Exists(Path.Combine(run, "metrics.jsonl")) || !File.ReadAllText(Path.Combine(run, "metrics.jsonl")).Contains("\"kind\":\"checkpoint\""))
-        {
-            if (submit.IsCompleted) Assert.Fail("the run ended before the node was killed: " + (await submit).Stderr);
-            Assert.True(DateTime.UtcNow < deadline, "no checkpoint within 90 s");
-            await Task.Delay(100);
-        }
+        await UntilMetricsShow(run, "checkpoint", submit);
 
         nodes.Kill(2);
         var outcome = await submit;
@@ -73,14 +67,7 @@ public sealed class ClusterRunTests : IDisposable
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 1, SameThreads);
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
             .. SetArgs(_tiny.Sets("headless", ["colm.train.steps=2000", .. SameThreads]))]);
-        var metrics = Path.Combine(_tiny.RunPath("headless"), "metrics.jsonl");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (!File.Exists(metrics) || !File.ReadAllText(metrics).Contains("\"kind\":\"step\""))
-        {
-            if (submit.IsCompleted) Assert.Fail("the run ended before the coordinator was killed: " + (await submit).Stderr);
-            Assert.True(DateTime.UtcNow < deadline, "no step within 90 s");
-            await Task.Delay(100);
-        }
+        await UntilMetricsShow(_tiny.RunPath("headless"), "step", submit);
 
         nodes.Kill(0);
         var outcome = await submit;
@@ -123,6 +110,19 @@ public sealed class ClusterRunTests : IDisposable
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Contains("could not join the cluster through 127.0.0.1:1", outcome.Stderr);
+    }
+
+    /// <summary>Waits (up to 90 s) until the run's metrics hold a record of this kind; fails if the run ends first.</summary>
+    private static async Task UntilMetricsShow(string run, string kind, Task<ColmProcess.Outcome> submit)
+    {
+        var metrics = Path.Combine(run, "metrics.jsonl");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (!File.Exists(metrics) || !File.ReadAllText(metrics).Contains($"\"kind\":\"{kind}\""))
+        {
+            if (submit.IsCompleted) Assert.Fail($"the run ended before its first {kind}, so before the node was killed: " + (await submit).Stderr);
+            Assert.True(DateTime.UtcNow < deadline, $"no {kind} within 90 s");
+            await Task.Delay(100);
+        }
     }
 
     private static string[] SetArgs(IEnumerable<string> sets) => [.. sets.SelectMany(s => new[] { "--set", s })];

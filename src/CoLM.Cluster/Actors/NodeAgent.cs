@@ -142,7 +142,7 @@ public sealed class NodeAgent : ReceiveActor
 
         if (Trainers > 0)
         {
-            int threads = settings.Train.ThreadsPerTrainer > 0 ? settings.Train.ThreadsPerTrainer : Math.Max(1, Environment.ProcessorCount / Trainers);
+            int threads = settings.Train.ThreadsFor(Environment.ProcessorCount, Trainers);
             var dataPlane = run.Own(_dataPlaneFactory(settings, Trainers));
             run.DataPlane = dataPlane;
             var coordinator = Context.ActorOf(ClusterSingletonProxy.Props(CoordinatorPath(m.RunId),

@@ -19,7 +19,8 @@ public static class LocalRun
     public static async Task<RunResult> RunAsync(RunPlan plan, IRunObserver observer, CancellationToken stop)
     {
         var s = plan.Settings;
-        TorchSharp.torch.set_num_threads(s.Train.ThreadsFor(Environment.ProcessorCount));
+        int torchThreads = s.Train.ThreadsFor(Environment.ProcessorCount);
+        TorchSharp.torch.set_num_threads(torchThreads);
         using var telemetry = TelemetryPipeline.Start(new TelemetryOptions(s.Telemetry.Exporter,
             Path.Combine(plan.Run.Path, s.Telemetry.File), s.Telemetry.MetricInterval,
             s.Telemetry.PrometheusHost, s.Telemetry.PrometheusPort));
@@ -46,7 +47,7 @@ public static class LocalRun
                 ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), "coordinator-proxy");
             var faults = new FaultInjector(s.Train.Faults);
             var node = cluster.SelfAddress.ToString();
-            system.ActorOf(NodeGuardian.Props(new TrainerContext(s, plan.Data, dataPlane, faults, coordinator, node, s.Train.ThreadsFor(Environment.ProcessorCount)), s.Train.Trainers), "trainers");
+            system.ActorOf(NodeGuardian.Props(new TrainerContext(s, plan.Data, dataPlane, faults, coordinator, node, torchThreads), s.Train.Trainers), "trainers");
 
             await using var onStop = stop.Register(() => coordinator.Tell(new StopRequested("interrupted")));
             return await completion.Task;

@@ -100,7 +100,12 @@ public sealed record TrainSettings(
         return LearningRate * remaining / span;
     }
 
-    public int ThreadsFor(int cores) => ThreadsPerTrainer > 0 ? ThreadsPerTrainer : Math.Max(1, cores / Math.Max(1, Trainers));
+    /// <summary>libtorch threads per trainer: the configured count, or the cores shared out among the trainers on them.</summary>
+    public int ThreadsFor(int cores, int trainersOnTheseCores) =>
+        ThreadsPerTrainer > 0 ? ThreadsPerTrainer : Math.Max(1, cores / Math.Max(1, trainersOnTheseCores));
+
+    /// <summary>As above when every trainer of the run shares these cores (one process).</summary>
+    public int ThreadsFor(int cores) => ThreadsFor(cores, Trainers);
 }
 
 public sealed record ClusterSettings(
