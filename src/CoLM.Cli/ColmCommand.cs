@@ -90,7 +90,7 @@ public static class ColmCommand
         }
         catch (Exception e) when (IsBadInput(e))
         {
-            Console.Error.WriteLine($"colm: error: {e.Message}");
+            Console.Error.WriteLine($"colm: error: {Cluster.Runs.BadInput.Describe(e) ?? e.Message}");
             if (e is UsageException) Console.Error.WriteLine("run `colm --help` for usage");
             return BadInput;
         }
@@ -132,7 +132,7 @@ public static class ColmCommand
         catch (Exception e)
         {
             progress.EndLine();
-            plan.Run.WriteStatus("failed", e.Message, plan.ResumeFrom?.Step ?? 0);
+            TryWriteFailedStatus(plan, Cluster.Runs.BadInput.Describe(e) ?? e.Message, plan.ResumeFrom?.Step ?? 0);
             throw;
         }
     }
@@ -161,13 +161,15 @@ public static class ColmCommand
                                   (start.Plan.ResumeFrom is { } r ? $", resuming from step {r.Step}" : ""));
             }, interrupt.Token);
             progress.EndLine();
+            // The coordinator writes status.json itself, unless it is what was lost: say so here too.
+            if (result.State == "failed") TryWriteFailedStatus(plan!, result.Error ?? "failed", result.Step);
             return Finish(result, plan!, cl.Quiet, interrupt.IsCancellationRequested && !external.IsCancellationRequested);
         }
         catch (Exception e) when (e is ClusterRunException or ClusterJoinException)
         {
             progress.EndLine();
             Console.Error.WriteLine($"colm: error: {e.Message}");
-            plan?.Run.WriteStatus("failed", e.Message, plan.ResumeFrom?.Step ?? 0);
+            if (plan is not null) TryWriteFailedStatus(plan, e.Message, plan.ResumeFrom?.Step ?? 0);
             return RunFailed;
         }
     }
@@ -194,12 +196,24 @@ public static class ColmCommand
         public void Dispose() => undo();
     }
 
+    private static void TryWriteFailedStatus(RunPlan plan, string error, long step)
+    {
+        try
+        {
+            plan.Run.WriteStatus("failed", error, step);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"colm: could not record the failure in {plan.Run.StatusFile}: {e.Message}");
+        }
+    }
+
     private static int Finish(RunResult result, RunPlan plan, bool quiet, bool interrupted)
     {
         if (result.State == "failed")
         {
             Console.Error.WriteLine($"colm: run failed: {result.Error}");
-            return RunFailed;
+            return result.BadInput ? BadInput : RunFailed;
         }
         if (!quiet)
         {
@@ -210,7 +224,5 @@ public static class ColmCommand
         return interrupted ? Interrupted : Ok;
     }
 
-    private static bool IsBadInput(Exception e) => e is UsageException or ConfigException or DataFormatException
-        or RunDirectoryException or CheckpointMismatchException or Model.Peft.PeftAdapterException
-        or Model.SafeTensors.SafeTensorsFormatException;
+    private static bool IsBadInput(Exception e) => e is UsageException || Cluster.Runs.BadInput.Is(e);
 }

@@ -35,6 +35,11 @@ public static class NodeCommand
         {
             return ColmCommand.Interrupted;
         }
+        catch (NodeRemovedException e)
+        {
+            Console.Error.WriteLine("colm node: error: " + e.Message);
+            return ColmCommand.RunFailed;
+        }
         finally
         {
             Console.CancelKeyPress -= onCancel;

@@ -169,6 +169,7 @@ public sealed class TrainerReplica : IDisposable
             _trainable.Select(p => p.sum()).Aggregate((a, b) => a + b).mul(0).backward();
         }
         if (_faults.ShouldCrash(step, Rank)) throw new InjectedFaultException(step, Rank);
+        _faults.MaybeHang(step, Rank);
         var compute = clock.Elapsed;
 
         // Synchronisation point: every replica blocks here until all have contributed.

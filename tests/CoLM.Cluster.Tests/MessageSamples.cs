@@ -56,7 +56,11 @@ internal static class MessageSamples
             Sketches(5, 3) with { Features = AwkwardFloats, Losses = AwkwardFloats[..5] },
             new StepDone(9, 99, 2, new TrainOutcome(12.5, 16, TimeSpan.FromTicks(1), TimeSpan.Zero, TimeSpan.MaxValue, ulong.MaxValue)),
             new StepDone(9, 99, 0, new TrainOutcome(double.NaN, 0, TimeSpan.MinValue, TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(1), null)),
-            new StepFailed(5, 6, 1, "peer gone: " + Unicode, true),
+            new StepFailed(5, 6, 1, "peer gone: " + Unicode, true, [0, 2]),
+            new StepFailed(5, 6, 0, "aborted", false, ImmutableArray<int>.Empty),
+            new InspectReplica(7, 1),
+            new ReplicaInspected(7, 1, true, 42, ulong.MaxValue),
+            new ReplicaInspected(7, 0, false, -1, 0),
             new EvalDone(2, 40, 1, [7, 8, 9], new EvalOutcome([0.5f, float.NaN, OddNaN], [true, false, true])),
             new EvalDone(2, 40, 0, ImmutableArray<int>.Empty, new EvalOutcome([], [])),
             new Synchronised(8, 3, 1234, 0xDEAD_BEEF_CAFE_F00D, 2048),
@@ -76,7 +80,7 @@ internal static class MessageSamples
             new RunEvaluated("r", after),
             new RunNotice("r", Unicode),
             new RunEnded("r", new RunResult("completed", 100, "/runs/r", before, after, null)),
-            new RunEnded("r", new RunResult("failed", 3, "/runs/r", null, null, "boom: " + Unicode)),
+            new RunEnded("r", new RunResult("failed", 3, "/runs/r", null, null, "boom: " + Unicode, BadInput: true)),
         ];
     }
 

@@ -69,6 +69,51 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal(TinyRun.FinalState(_tiny.RunPath("clean"), 6), TinyRun.FinalState(_tiny.RunPath("crashed"), 6));
     }
 
+    /// <summary>
+    /// Each rank crashes in turn, rank 0 included (recovery once copied rank 0's state whatever it
+    /// held, so a restarted rank 0 silently took the run back to step 0): the final parameters are
+    /// bit-identical to an uninterrupted run and every step is recorded exactly once, in order.
+    /// </summary>
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(0, 4)]
+    [InlineData(0, 6)]
+    [InlineData(1, 1)]
+    [InlineData(1, 5)]
+    public async Task A_crash_of_any_rank_at_any_step_is_recovered_bit_identically_with_each_step_recorded_once(int rank, int step)
+    {
+        const int Steps = 6;
+        var clean = await _tiny.TrainAsync("clean", $"colm.train.steps={Steps}");
+        var crashed = await _tiny.TrainAsync("crashed", $"colm.train.steps={Steps}",
+            $"colm.train.fault-injection.crash-at-step={step}", $"colm.train.fault-injection.crash-rank={rank}");
+
+        Assert.Equal("completed", clean.State);
+        Assert.True(crashed.State == "completed", crashed.Error);
+        var metrics = File.ReadAllLines(Path.Combine(_tiny.RunPath("crashed"), "metrics.jsonl"));
+        Assert.Single(metrics, l => l.Contains("\"kind\":\"restart\"") && l.Contains($"\"rank\":{rank},") && l.Contains($"\"step\":{step},"));
+        Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), StepLedger(_tiny.RunPath("crashed")));
+        Assert.Equal(TinyRun.FinalState(_tiny.RunPath("clean"), Steps), TinyRun.FinalState(_tiny.RunPath("crashed"), Steps));
+    }
+
+    [Fact]
+    public async Task A_hung_trainer_is_named_as_the_cause_not_the_peer_that_waited_for_it()
+    {
+        var result = await _tiny.TrainAsync("hung", "colm.train.steps=6", "colm.cluster.collective-timeout=3s",
+            "colm.train.fault-injection.hang-at-step=3", "colm.train.fault-injection.hang-rank=0", "colm.train.fault-injection.hang-for=15s");
+
+        Assert.Equal("failed", result.State);
+        Assert.StartsWith("trainer rank(s) 0 did not arrive at the collective of step 3", result.Error);
+        Assert.Contains("reported by rank(s) 1", result.Error);
+        Assert.Contains("\"failed\"", File.ReadAllText(Path.Combine(_tiny.RunPath("hung"), "status.json")));
+    }
+
+    /// <summary>The step numbers of the run's step records, in file order.</summary>
+    internal static long[] StepLedger(string run) =>
+        [.. File.ReadLines(Path.Combine(run, "metrics.jsonl"))
+            .Select(l => global::System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Where(e => e.GetProperty("kind").GetString() == "step")
+            .Select(e => e.GetProperty("step").GetInt64())];
+
     [Fact]
     public async Task Diverged_replicas_stop_the_run_with_a_checksum_error()
     {

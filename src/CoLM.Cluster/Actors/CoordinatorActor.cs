@@ -23,6 +23,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private enum Phase
     {
         WaitingForTrainers, // until colm.train.trainers have registered
+        Inspecting,         // after a trainer restart: every replica reports its step and checksum, to choose the source
         Synchronising,      // replicas made identical (start, resume, or after a trainer restart)
         Sketching,          // trainers compute zeroth-order sketches of their share of the pool
         Training,           // trainers step on their share of the coreset
@@ -66,6 +67,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<int, StepDone> _done = new();
     private readonly Dictionary<int, EvalDone> _evals = new();
     private readonly Dictionary<int, Synchronised> _synced = new();
+    private readonly Dictionary<int, ReplicaInspected> _inspected = new();
+    // Ranks named by another rank as "did not arrive" at a collective this generation (a hung rank).
+    private readonly SortedSet<int> _notArrived = new();
+    private readonly SortedSet<int> _reportedFailure = new();
+    // The replicas' checksum at a committed step, when one was taken: evidence for choosing a recovery source.
+    private (long Step, ulong Checksum)? _knownChecksum;
     private CoresetSelection? _selection;
     private Activity? _stepSpan;
     private Activity? _phaseSpan;
@@ -73,8 +80,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly Stopwatch _stepClock = new();
     private readonly Dictionary<string, double> _phaseSeconds = new();
     private Action? _afterEvaluation;
+    // What the run does once the replicas are synchronised: the first evaluation, the next step, or
+    // the evaluation or checkpoint a trainer restart interrupted.
+    private Action? _afterSynchronise;
     private CheckpointPaths? _partialCheckpoint;
-    private bool _evaluateBeforeTraining;
 
     public CoordinatorActor(CoordinatorContext ctx)
     {
@@ -109,6 +118,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
         Receive<RegisterTrainer>(OnRegister);
         Receive<TrainerRestarted>(OnTrainerRestarted);
+        Receive<ReplicaInspected>(OnReplicaInspected);
         Receive<Synchronised>(OnSynchronised);
         Receive<Sketches>(OnSketches);
         Receive<StepDone>(OnStepDone);
@@ -169,8 +179,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (_registered.Count == WorldSize)
         {
             DealRanks();
-            _evaluateBeforeTraining = _ctx.ResumeFrom is null;
-            StartSynchronise(_ctx.ResumeFrom?.TrainerState);
+            _afterSynchronise = _ctx.ResumeFrom is null ? () => Evaluate(then: NextStep) : NextStep;
+            _generation++;
+            StartSynchronise(_trainers.Keys.First(), _ctx.ResumeFrom?.TrainerState);
         }
     }
 
@@ -188,12 +199,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _log.Info("ranks: {0}", string.Join(", ", _ranks.OrderBy(x => x.Value).Select(x => $"{x.Value} = trainer {x.Key.LocalIndex} on {x.Key.Node}")));
     }
 
-    private void StartSynchronise(string? checkpointFile)
+    /// <summary>Starts the current generation: every replica joins it and copies <paramref name="root"/> (or loads <paramref name="checkpointFile"/>).</summary>
+    private void StartSynchronise(int root, string? checkpointFile)
     {
-        _generation++;
         _synced.Clear();
+        _notArrived.Clear();
+        _reportedFailure.Clear();
         Transition(Phase.Synchronising, _trainers.Keys);
-        int root = _trainers.Keys.First();
         var peers = _endpoints.ToImmutableArray();
         foreach (var (rank, trainer) in _trainers) trainer.Tell(new Synchronise(_generation, rank, root, checkpointFile, peers));
     }
@@ -203,29 +215,56 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (!Accept(m.Generation, m.Rank, Phase.Synchronising)) return;
         _synced[m.Rank] = m;
         if (_awaiting.Count > 0) return;
-        var checksums = _synced.Values.Select(s => s.Checksum).Distinct().Count();
-        var steps = _synced.Values.Select(s => s.CompletedSteps).Distinct().ToArray();
-        if (checksums != 1 || steps.Length != 1)
+        var checksums = _synced.Values.Select(s => s.Checksum).Distinct().ToArray();
+        if (checksums.Length != 1 || _synced.Values.Any(s => s.CompletedSteps != _step))
         {
-            Fail("replicas differ after synchronisation: " + string.Join(", ", _synced.Values.OrderBy(s => s.Rank)
+            // Never adopt the replicas' step count: a run that silently went back to an older state
+            // would report steps twice and end "completed" with other parameters.
+            string where = _ctx.ResumeFrom is { } resume && _step == resume.Step ? $" (checkpoint {resume.Directory})" : "";
+            Fail($"replicas do not hold the run's step {_step} after synchronisation{where}: " + string.Join(", ", _synced.Values.OrderBy(s => s.Rank)
                 .Select(s => $"rank {s.Rank} step {s.CompletedSteps} checksum {s.Checksum:x16}")));
             return;
         }
-        if (_ctx.ResumeFrom is not null && _step == _ctx.ResumeFrom.Step && steps[0] != _step)
-        {
-            Fail($"checkpoint {_ctx.ResumeFrom.Directory}: trainer state is at step {steps[0]}, coordinator state at {_step}");
-            return;
-        }
-        _step = steps[0];
+        _knownChecksum = (_step, checksums[0]);
         if (!_runClock.IsRunning) _runClock.Start();
-        if (_evaluateBeforeTraining)
+        var next = _afterSynchronise ?? NextStep;
+        _afterSynchronise = null;
+        next();
+    }
+
+    // ---- Recovery: choose the source replica by evidence ---------------------------------------
+
+    private void StartInspection()
+    {
+        _generation++;
+        _inspected.Clear();
+        Transition(Phase.Inspecting, _trainers.Keys);
+        foreach (var (rank, trainer) in _trainers) trainer.Tell(new InspectReplica(_generation, rank));
+    }
+
+    private void OnReplicaInspected(ReplicaInspected m)
+    {
+        if (!Accept(m.Generation, m.Rank, Phase.Inspecting)) return;
+        _inspected[m.Rank] = m;
+        if (_awaiting.Count > 0) return;
+        var latest = CheckpointStore.Latest(_ctx.Run);
+        var plan = RecoverySource.Choose(_step, _knownChecksum is { } known && known.Step == _step ? known.Checksum : null,
+            _inspected.Values.Select(r => new ReplicaHolding(r.Rank, r.HasState, r.CompletedSteps, r.Checksum)).ToArray(),
+            initialStateIsValid: _step == 0 && _ctx.ResumeFrom is null,
+            latest is null ? null : (latest.Step, latest.TrainerState));
+        switch (plan)
         {
-            _evaluateBeforeTraining = false;
-            Evaluate(then: NextStep);
-        }
-        else
-        {
-            NextStep();
+            case RecoveryPlan.FromReplica(var root):
+                _log.Info("recovery: every replica copies rank {0} (it holds step {1})", root, _step);
+                StartSynchronise(root, checkpointFile: null);
+                break;
+            case RecoveryPlan.FromCheckpoint(var file):
+                _ctx.Observer.OnNotice($"no replica holds step {_step} any more; reloading it from {file}");
+                StartSynchronise(_trainers.Keys.First(), file);
+                break;
+            case RecoveryPlan.Impossible(var reason):
+                Fail($"cannot recover from the trainer restart: {reason} in {_ctx.Run.CheckpointsPath}");
+                break;
         }
     }
 
@@ -346,6 +385,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                  $"; the replicas have diverged, so the run stops. The last checkpoint in {_ctx.Run.CheckpointsPath} is intact");
             return;
         }
+        if (sums.Length > 0) _knownChecksum = (step, sums[0].Sum);
 
         _step = step;
         var stepTime = _stepClock.Elapsed;
@@ -485,8 +525,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Fail($"trainer {m.LocalIndex} on {m.Node} restarted but was never part of this run");
             return;
         }
-        _log.Warning("trainer rank {0} restarted ({1}); resynchronising and retrying step {2}", rank, m.Reason, _step + 1);
-        _ctx.Observer.OnNotice($"trainer rank {rank} restarted ({m.Reason}); resynchronising from a healthy peer and retrying step {_step + 1}");
+        string retry = _phase switch
+        {
+            Phase.Evaluating => $"the evaluation after step {_step}",
+            Phase.Checkpointing => $"the checkpoint of step {_step}",
+            _ => $"step {_step + 1}",
+        };
+        _log.Warning("trainer rank {0} restarted ({1}); resynchronising and retrying {2}", rank, m.Reason, retry);
+        _ctx.Observer.OnNotice($"trainer rank {rank} restarted ({m.Reason}); resynchronising from a replica that holds step {_step} and retrying {retry}");
         _ctx.Instruments.OnTrainerRestarted(rank);
         _trainers[rank] = m.Trainer;
         _ctx.Run.AppendMetrics(new { kind = "restart", rank, step = _step + 1, reason = m.Reason });
@@ -497,8 +543,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             _sampler.Restore(_samplerAtStepStart);
             if (_normalizerAtStepStart is not null) _selector.RestoreNormalizer(_normalizerAtStepStart);
+            _afterSynchronise = NextStep;
         }
-        if (_phase == Phase.Checkpointing) _afterEvaluation = null;
+        // An interrupted evaluation or checkpoint is done again, then the run goes on as it would have.
+        var then = _afterEvaluation ?? NextStep;
+        if (_phase == Phase.Evaluating) _afterSynchronise = () => Evaluate(then);
+        if (_phase == Phase.Checkpointing) _afterSynchronise = () => Checkpoint(then);
+        _afterEvaluation = null;
         _stepSpan?.Dispose();
         _stepSpan = null;
         _awaiting.Remove(rank);
@@ -512,14 +563,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         // Peers that were mid-assignment answer (usually StepFailed: their all-reduce was
         // aborted) before anyone starts the new generation's collectives.
-        if (_phase == Phase.Recovering && _awaiting.Count == 0) StartSynchronise(checkpointFile: null);
+        if (_phase == Phase.Recovering && _awaiting.Count == 0) StartInspection();
     }
 
     private void OnStepFailed(StepFailed m)
     {
         if (m.Fatal)
         {
-            Fail(m.Reason);
+            Fail($"trainer rank {m.Rank}: {m.Reason}", badInput: true);
             return;
         }
         if (_phase == Phase.Recovering)
@@ -529,6 +580,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             return;
         }
         if (m.Generation != _generation || !_awaiting.Remove(m.Rank)) return;
+        _reportedFailure.Add(m.Rank);
+        foreach (int missing in m.NotArrived)
+            if (missing != m.Rank) _notArrived.Add(missing);
         // Usually a peer's all-reduce was aborted because another trainer crashed; that
         // trainer's TrainerRestarted may arrive after this (different senders, no ordering).
         // Give it a grace period; with no restart behind it the run cannot make progress.
@@ -541,8 +595,16 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnNoRestartFollowed(NoRestartFollowed m)
     {
-        if (m.Generation == _generation && _phase != Phase.Finished)
-            Fail($"trainer rank {m.Rank} failed at step {m.Step}: {m.Reason}");
+        if (m.Generation != _generation || _phase == Phase.Finished) return;
+        if (_notArrived.Count > 0)
+        {
+            // Blame the rank its peers waited for, not the peer that noticed.
+            Fail($"trainer rank(s) {string.Join(", ", _notArrived)} did not arrive at the collective of step {m.Step} within " +
+                 $"{_ctx.Settings.Cluster.CollectiveTimeout.TotalSeconds:0}s (colm.cluster.collective-timeout): hung or too slow; " +
+                 $"reported by rank(s) {string.Join(", ", _reportedFailure)}: {m.Reason}. The last checkpoint in {_ctx.Run.CheckpointsPath} is intact");
+            return;
+        }
+        Fail($"trainer rank {m.Rank} failed at step {m.Step}: {m.Reason}");
     }
 
     private void OnTrainerTerminated(Terminated m)
@@ -608,7 +670,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _ctx.Completion.TrySetResult(new RunResult(state, _step, _ctx.Run.Path, _before, _last, null));
     }
 
-    private void Fail(string error)
+    /// <summary>Ends the run as failed; <paramref name="badInput"/> when the cause is the user's data, settings, checkpoint or storage (exit 2).</summary>
+    private void Fail(string error, bool badInput = false)
     {
         if (_phase == Phase.Finished) return;
         _log.Error("run failed: {0}", error);
@@ -624,7 +687,27 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             // The failure itself is what matters; the status file is best effort.
         }
         Transition(Phase.Finished, []);
-        _ctx.Completion.TrySetResult(new RunResult("failed", _step, _ctx.Run.Path, _before, _last, error));
+        _ctx.Completion.TrySetResult(new RunResult("failed", _step, _ctx.Run.Path, _before, _last, error, badInput));
+    }
+
+    /// <summary>
+    /// Anything a handler throws ends the run with its cause. Left to Akka, the singleton manager
+    /// would restart the coordinator, which would then wait for trainers that registered long ago
+    /// and fail after the phase timeout with a message about registration (a full disk read
+    /// "only 0 of 2 trainers registered within 300s").
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception e)
+        {
+            string? badInput = BadInput.Describe(e);
+            Fail(badInput ?? $"the coordinator failed handling {message.GetType().Name}: {e.GetType().Name}: {e.Message}", badInput is not null);
+            return true;
+        }
     }
 
     // ---- Helpers -------------------------------------------------------------------------------
@@ -660,7 +743,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             Phase.Training => StartPhaseSpan(ColmTelemetry.TrainSpan),
             Phase.Evaluating => StartPhaseSpan(ColmTelemetry.EvalSpan),
             Phase.Checkpointing => StartPhaseSpan(ColmTelemetry.CheckpointSpan),
-            Phase.Synchronising => StartPhaseSpan(ColmTelemetry.ResyncSpan),
+            Phase.Synchronising or Phase.Inspecting => StartPhaseSpan(ColmTelemetry.ResyncSpan),
             _ => null,
         };
         if (_awaiting.Count > 0)

@@ -25,8 +25,19 @@ public sealed record Sketches(long Generation, long Step, int Rank, ImmutableArr
 
 public sealed record StepDone(long Generation, long Step, int Rank, TrainOutcome Outcome) : IClusterMessage;
 
-/// <summary>The assignment failed for a reason outside this replica (peer gone, bad state); Fatal ends the run.</summary>
-public sealed record StepFailed(long Generation, long Step, int Rank, string Reason, bool Fatal) : IClusterMessage;
+/// <summary>
+/// The assignment failed for a reason outside this replica. <paramref name="Fatal"/>: bad input
+/// (data, checkpoint, storage; see BadInput) that ends the run at once. <paramref name="NotArrived"/>:
+/// the ranks this one waited for in vain at a collective (a timeout names them), so the coordinator
+/// can blame the rank that hung rather than the one that reported it.
+/// </summary>
+public sealed record StepFailed(long Generation, long Step, int Rank, string Reason, bool Fatal, ImmutableArray<int> NotArrived) : IClusterMessage;
+
+/// <summary>
+/// Answer to <see cref="InspectReplica"/>: what this trainer's replica holds. A restarted trainer
+/// has no replica (<paramref name="HasState"/> false) until the next Synchronise builds one.
+/// </summary>
+public sealed record ReplicaInspected(long Generation, int Rank, bool HasState, long CompletedSteps, ulong Checksum) : IClusterMessage;
 
 public sealed record EvalDone(long Generation, long Step, int Rank, ImmutableArray<int> Ids, EvalOutcome Outcome) : IClusterMessage;
 

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using CoLM.Cluster.Runs;
 using CoLM.Collectives;
 using CoLM.Data;
 using CoLM.Training;
@@ -27,6 +28,12 @@ public sealed record EvalAssignment(long Generation, long Step, ImmutableArray<i
 /// <paramref name="Root"/>'s state over the collective.
 /// </summary>
 public sealed record Synchronise(long Generation, int Rank, int Root, string? CheckpointFile, ImmutableArray<string> Peers) : IClusterMessage;
+
+/// <summary>
+/// Before a resynchronisation: report what the replica holds (completed step, checksum), so the
+/// coordinator can choose the source replica by evidence rather than by rank number.
+/// </summary>
+public sealed record InspectReplica(long Generation, int Rank) : IClusterMessage;
 
 /// <summary>Rank 0 writes its replica state to <paramref name="Path"/> and its LoRA weights as a PEFT adapter to <paramref name="AdapterDirectory"/>.</summary>
 public sealed record SaveState(long Generation, long Step, string Path, string AdapterDirectory) : IClusterMessage;
@@ -97,6 +104,9 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             else Replica.SynchroniseFrom(m.Root);
             return new Synchronised(m.Generation, _rank, Replica.CompletedSteps, Replica.Checksum(), Replica.SketchDimension);
         }));
+        Receive<InspectReplica>(m => Run(m.Generation, 0, () => _replica is null
+            ? new ReplicaInspected(m.Generation, m.Rank, HasState: false, CompletedSteps: -1, Checksum: 0)
+            : new ReplicaInspected(m.Generation, m.Rank, HasState: true, _replica.CompletedSteps, _replica.Checksum())));
         Receive<SaveState>(m => Run(m.Generation, m.Step, () =>
         {
             var bytes = Replica.ExportState();
@@ -135,14 +145,14 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         Receive<WorkFailed>(m =>
         {
             var cause = m.Error is AggregateException agg ? agg.Flatten().InnerException ?? m.Error : m.Error;
-            bool badInput = cause is CheckpointMismatchException or InvalidDataException or NotSupportedException or FileNotFoundException
-                or Model.Peft.PeftAdapterException or Model.SafeTensors.SafeTensorsFormatException;
-            if (badInput || cause is CollectiveAbortedException or CollectiveTimeoutException)
+            var badInput = BadInput.Describe(cause);
+            if (badInput is not null || cause is CollectiveAbortedException or CollectiveTimeoutException)
             {
-                // Not this replica's fault (a peer failed, or the state or model files offered do not fit):
-                // report it and let the coordinator decide.
-                _context.Coordinator.Tell(new StepFailed(m.Generation, m.Step, _rank, cause.Message,
-                    Fatal: badInput));
+                // Not this replica's fault (a peer failed or hung, or the data, state, model files or
+                // storage offered are wrong): report it and let the coordinator decide.
+                var notArrived = cause is CollectiveTimeoutException timeout ? timeout.MissingRanks.ToImmutableArray() : [];
+                _context.Coordinator.Tell(new StepFailed(m.Generation, m.Step, _rank, badInput ?? cause.Message,
+                    Fatal: badInput is not null, notArrived));
                 BecomeIdle();
                 return;
             }

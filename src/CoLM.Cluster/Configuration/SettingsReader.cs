@@ -84,7 +84,8 @@ public static class SettingsReader
 
         var faults = new FaultInjectionSettings(NonNegative(c, "colm.train.fault-injection.crash-at-step"),
             NonNegative(c, "colm.train.fault-injection.crash-rank"), NonNegative(c, "colm.train.fault-injection.diverge-at-step"),
-            NonNegative(c, "colm.train.fault-injection.diverge-rank"));
+            NonNegative(c, "colm.train.fault-injection.diverge-rank"), NonNegative(c, "colm.train.fault-injection.hang-at-step"),
+            NonNegative(c, "colm.train.fault-injection.hang-rank"), Duration(c, "colm.train.fault-injection.hang-for"));
         var train = new TrainSettings(Positive(c, "colm.train.steps"), PositiveDouble(c, "colm.train.learning-rate"),
             NonNegativeDouble(c, "colm.train.weight-decay"), Fraction(c, "colm.train.warmup-fraction"),
             PositiveDouble(c, "colm.train.grad-clip"), NonNegative(c, "colm.train.eval-every"),
@@ -93,6 +94,8 @@ public static class SettingsReader
             Positive(c, "colm.train.trainers"), NonNegative(c, "colm.train.threads-per-trainer"), faults);
         if (faults.CrashAtStep > 0 && faults.CrashRank >= train.Trainers)
             throw new ConfigException("colm.train.fault-injection.crash-rank", $"{faults.CrashRank} is not a rank of {train.Trainers} trainers");
+        if (faults.HangAtStep > 0 && faults.HangRank >= train.Trainers)
+            throw new ConfigException("colm.train.fault-injection.hang-rank", $"{faults.HangRank} is not a rank of {train.Trainers} trainers");
         if (faults.DivergeAtStep > 0 && faults.DivergeRank >= train.Trainers)
             throw new ConfigException("colm.train.fault-injection.diverge-rank", $"{faults.DivergeRank} is not a rank of {train.Trainers} trainers");
 

@@ -150,6 +150,7 @@ public static partial class ClusterRunClient
     {
         private readonly HashSet<string> _accepted = new();
         private Address? _coordinatorNode;
+        private long _lastStep;
 
         public RunClientActor(string runId, int nodes, IRunObserver observer, TaskCompletionSource accepted,
             TaskCompletionSource<RunResult> ended, string runPath)
@@ -167,6 +168,7 @@ public static partial class ClusterRunClient
             Receive<RunStepReported>(m =>
             {
                 NoteCoordinator();
+                _lastStep = m.Report.Step;
                 observer.OnStep(m.Report);
             });
             Receive<RunEvaluated>(m =>
@@ -182,7 +184,7 @@ public static partial class ClusterRunClient
             Receive<RunEnded>(m => ended.TrySetResult(m.Result));
             Receive<ClusterEvent.UnreachableMember>(m => Lost(m.Member));
             Receive<ClusterEvent.MemberRemoved>(m => Lost(m.Member));
-            Receive<CoordinatorSilent>(m => ended.TrySetResult(new RunResult("failed", 0, runPath, null, null,
+            Receive<CoordinatorSilent>(m => ended.TrySetResult(new RunResult("failed", _lastStep, runPath, null, null,
                 $"node {m.Node} left the cluster and the run's coordinator did not report within {CoordinatorGrace.TotalSeconds:0}s; " +
                 $"the last checkpoint in {Path.Combine(runPath, "checkpoints")} is intact")));
         }

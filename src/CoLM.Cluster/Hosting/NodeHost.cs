@@ -39,6 +39,15 @@ public static class NodeHost
                 (c.HasRole(ClusterSettings.TrainerRole) ? c.Devices.ToString() : "none") + ")");
 
             using var onStop = stop.Register(() => shutdown.TrySetResult("stopped"));
+            // Downed by the split-brain resolver (this node was unreachable, or lost the coordinator's
+            // side), its actor system stops by itself. A process left running with nothing listening
+            // would never be restarted by its supervisor and could never rejoin: exit instead.
+            var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberRemoved(() => removed.TrySetResult());
+            var first = await Task.WhenAny(shutdown.Task, removed.Task, system.WhenTerminated);
+            if (first != shutdown.Task)
+                throw new NodeRemovedException($"this node ({cluster.SelfAddress}) was removed from the cluster: its peers downed it " +
+                    "(it was unreachable, e.g. paused or cut off) or it lost the coordinator's node; exiting so that a supervisor restarts it");
             string reason = await shutdown.Task;
             say($"leaving the cluster ({reason})");
             await cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
@@ -78,3 +87,6 @@ public static class DataPlanes
 }
 
 public sealed class ClusterJoinException(string message) : Exception(message);
+
+/// <summary>The cluster removed this node while it ran; the process must exit non-zero.</summary>
+public sealed class NodeRemovedException(string message) : Exception(message);

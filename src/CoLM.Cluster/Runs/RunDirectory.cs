@@ -47,7 +47,15 @@ public sealed class RunDirectory
         var dir = new RunDirectory(System.IO.Path.Combine(root, name));
         if (Directory.Exists(dir.Path) && Directory.EnumerateFileSystemEntries(dir.Path).Any())
             throw new RunDirectoryException(dir.Path, "already holds a run; pick another colm.run.name or use --resume");
-        Directory.CreateDirectory(dir.CheckpointsPath);
+        try
+        {
+            Directory.CreateDirectory(dir.CheckpointsPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RunDirectoryException(dir.Path, "cannot create the run directory (colm.run.root = " + root + "): " +
+                (e is IOException io && BadInput.Storage(io) is { } storage ? storage : e.Message));
+        }
         dir.WriteAtomically(dir.ConfigFile, resolvedConfig);
         dir.WriteStatus("running", null, 0);
         return dir;
@@ -62,8 +70,27 @@ public sealed class RunDirectory
         return dir;
     }
 
-    public void WriteStatus(string state, string? error, long step) =>
-        WriteAtomically(StatusFile, JsonSerializer.Serialize(new RunStatus(state, step, error, DateTime.UtcNow), Json) + "\n");
+    /// <summary>
+    /// status.json must tell the truth even when the disk is full, which is exactly when a run
+    /// fails for that reason: the atomic write needs a new file's blocks, so on ENOSPC the status
+    /// is written over the old file's own bytes instead (a one-line file fits in the block it has).
+    /// </summary>
+    public void WriteStatus(string state, string? error, long step)
+    {
+        string json = JsonSerializer.Serialize(new RunStatus(state, step, error, DateTime.UtcNow), Json) + "\n";
+        try
+        {
+            WriteAtomically(StatusFile, json);
+        }
+        catch (IOException e) when (BadInput.IsStorageFull(e) && File.Exists(StatusFile))
+        {
+            File.Delete(StatusFile + ".partial");
+            using var file = new FileStream(StatusFile, FileMode.Open, FileAccess.Write);
+            file.Write(global::System.Text.Encoding.UTF8.GetBytes(json));
+            file.SetLength(file.Position);
+            file.Flush(flushToDisk: true);
+        }
+    }
 
     public void AppendMetrics(object record)
     {

@@ -9,8 +9,8 @@ public sealed record StepReport(
 /// <summary>One held-out evaluation: per-source exact match and loss.</summary>
 public sealed record EvalReport(long Step, IReadOnlyDictionary<string, SourceScore> Sources, double MeanAccuracy, double MeanLoss);
 
-/// <summary>How a run ended.</summary>
-public sealed record RunResult(string State, long Step, string RunDirectory, EvalReport? Before, EvalReport? After, string? Error);
+/// <summary>How a run ended. <paramref name="BadInput"/>: it failed on the user's data, settings, checkpoint or storage (exit 2).</summary>
+public sealed record RunResult(string State, long Step, string RunDirectory, EvalReport? Before, EvalReport? After, string? Error, bool BadInput = false);
 
 /// <summary>Receives progress from the coordinator (the CLI draws a progress bar from it).</summary>
 public interface IRunObserver

@@ -28,7 +28,7 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
     public const int Id = 7411;
 
     /// <summary>First byte of every payload; bump it (and read the old value too) when a layout changes.</summary>
-    public const byte LayoutVersion = 1;
+    public const byte LayoutVersion = 2;
 
     private static readonly Entry[] Table =
     [
@@ -51,6 +51,9 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
             (_, w, m) => { w.WriteInt64(m.Generation); w.WriteInt32(m.Rank); w.WriteInt32(m.Root); w.WriteNullableString(m.CheckpointFile); w.WriteStrings(m.Peers); },
             (_, r) => new Synchronise(r.ReadInt64("Generation"), r.ReadInt32("Rank"), r.ReadInt32("Root"), r.ReadNullableString("CheckpointFile"),
                 r.ReadStrings("Peers"))),
+        Of<InspectReplica>("inspect",
+            (_, w, m) => { w.WriteInt64(m.Generation); w.WriteInt32(m.Rank); },
+            (_, r) => new InspectReplica(r.ReadInt64("Generation"), r.ReadInt32("Rank"))),
         Of<SaveState>("save",
             (_, w, m) => { w.WriteInt64(m.Generation); w.WriteInt64(m.Step); w.WriteString(m.Path, "Path"); w.WriteString(m.AdapterDirectory, "AdapterDirectory"); },
             (_, r) => new SaveState(r.ReadInt64("Generation"), r.ReadInt64("Step"), r.ReadString("Path"), r.ReadString("AdapterDirectory"))),
@@ -77,8 +80,13 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
             (_, w, m) => { w.WriteInt64(m.Generation); w.WriteInt64(m.Step); w.WriteInt32(m.Rank); WriteTrainOutcome(w, m.Outcome); },
             (_, r) => new StepDone(r.ReadInt64("Generation"), r.ReadInt64("Step"), r.ReadInt32("Rank"), ReadTrainOutcome(r))),
         Of<StepFailed>("failed",
-            (_, w, m) => { w.WriteInt64(m.Generation); w.WriteInt64(m.Step); w.WriteInt32(m.Rank); w.WriteString(m.Reason, "Reason"); w.WriteBool(m.Fatal); },
-            (_, r) => new StepFailed(r.ReadInt64("Generation"), r.ReadInt64("Step"), r.ReadInt32("Rank"), r.ReadString("Reason"), r.ReadBool("Fatal"))),
+            (_, w, m) => { w.WriteInt64(m.Generation); w.WriteInt64(m.Step); w.WriteInt32(m.Rank); w.WriteString(m.Reason, "Reason"); w.WriteBool(m.Fatal); w.WriteInt32s(m.NotArrived); },
+            (_, r) => new StepFailed(r.ReadInt64("Generation"), r.ReadInt64("Step"), r.ReadInt32("Rank"), r.ReadString("Reason"), r.ReadBool("Fatal"),
+                r.ReadInt32s("NotArrived"))),
+        Of<ReplicaInspected>("inspected",
+            (_, w, m) => { w.WriteInt64(m.Generation); w.WriteInt32(m.Rank); w.WriteBool(m.HasState); w.WriteInt64(m.CompletedSteps); w.WriteUInt64(m.Checksum); },
+            (_, r) => new ReplicaInspected(r.ReadInt64("Generation"), r.ReadInt32("Rank"), r.ReadBool("HasState"), r.ReadInt64("CompletedSteps"),
+                r.ReadUInt64("Checksum"))),
         Of<EvalDone>("evaluated",
             (_, w, m) => { w.WriteInt64(m.Generation); w.WriteInt64(m.Step); w.WriteInt32(m.Rank); w.WriteInt32s(m.Ids); WriteEvalOutcome(w, m.Outcome); },
             (_, r) => new EvalDone(r.ReadInt64("Generation"), r.ReadInt64("Step"), r.ReadInt32("Rank"), r.ReadInt32s("Ids"), ReadEvalOutcome(r)),
@@ -284,12 +292,13 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
         Required(x, "Result");
         w.WriteString(x.State, "Result.State"); w.WriteInt64(x.Step); w.WriteString(x.RunDirectory, "Result.RunDirectory");
         WriteOptionalEvalReport(w, x.Before, "Result.Before"); WriteOptionalEvalReport(w, x.After, "Result.After");
-        w.WriteNullableString(x.Error);
+        w.WriteNullableString(x.Error); w.WriteBool(x.BadInput);
     }
 
     private static RunResult ReadRunResult(PayloadReader r) =>
         new(r.ReadString("Result.State"), r.ReadInt64("Result.Step"), r.ReadString("Result.RunDirectory"),
-            ReadOptionalEvalReport(r, "Result.Before"), ReadOptionalEvalReport(r, "Result.After"), r.ReadNullableString("Result.Error"));
+            ReadOptionalEvalReport(r, "Result.Before"), ReadOptionalEvalReport(r, "Result.After"), r.ReadNullableString("Result.Error"),
+            r.ReadBool("Result.BadInput"));
 
     private static void Required(object? value, string field)
     {

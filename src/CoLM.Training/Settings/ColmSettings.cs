@@ -83,7 +83,9 @@ public sealed record SelectionSettings(
     public bool SketchesSmallSources => SelectionMethods.SketchesSmallSources(Method, SourceBalancing);
 }
 
-public sealed record FaultInjectionSettings(int CrashAtStep, int CrashRank, int DivergeAtStep, int DivergeRank);
+/// <summary>Deliberate faults for recovery tests (colm.train.fault-injection); 0 steps = off.</summary>
+public sealed record FaultInjectionSettings(int CrashAtStep, int CrashRank, int DivergeAtStep, int DivergeRank,
+    int HangAtStep = 0, int HangRank = 0, TimeSpan HangFor = default);
 
 public sealed record TrainSettings(
     int Steps, double LearningRate, double WeightDecay, double WarmupFraction, double GradClip,
