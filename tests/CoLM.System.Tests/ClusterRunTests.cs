@@ -36,9 +36,36 @@ public sealed class ClusterRunTests : IDisposable
     }
 
     [Fact]
-    public async Task Killing_a_trainer_node_mid_run_stops_the_run_clearly_and_leaves_the_last_checkpoint_loadable()
+    public async Task A_crash_of_trainer_rank_0_in_a_node_process_is_recovered_bit_identically()
     {
+        const int Steps = 10;
+        var local = await _tiny.TrainAsync("local", [$"colm.train.steps={Steps}", .. SameThreads]);
+        Assert.Equal("completed", local.State);
+
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, SameThreads);
+        var submit = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
+            .. SetArgs(_tiny.Sets("crashed", [$"colm.train.steps={Steps}", "colm.train.fault-injection.crash-at-step=5",
+                "colm.train.fault-injection.crash-rank=0", .. SameThreads]))]);
+
+        Assert.True(submit.ExitCode == 0, $"exit {submit.ExitCode}\n{submit.Stderr}\nnode 1:\n{nodes.Output(1)}");
+        Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), TrainingRunTests.StepLedger(_tiny.RunPath("crashed")));
+        Assert.Single(File.ReadLines(Path.Combine(_tiny.RunPath("crashed"), "metrics.jsonl")), l => l.Contains("\"kind\":\"restart\""));
+        Assert.Equal(TinyRun.FinalState(_tiny.RunPath("local"), Steps), TinyRun.FinalState(_tiny.RunPath("crashed"), Steps));
+    }
+
+    // The split-brain resolver decides after membership has been stable this long (default 20 s);
+    // shorter here so the tests wait less. The decision itself is the one a deployment gets.
+    private static readonly string[] QuickDowning = ["akka.cluster.split-brain-resolver.stable-after=5s"];
+
+    /// <summary>
+    /// The standalone layout (a coordinator node, two trainer nodes, a client): a trainer node killed
+    /// with SIGKILL stops the run with a message, the survivors stay members (the resolver once
+    /// downed all of them), and a replacement node joins and the run resumes on the same cluster.
+    /// </summary>
+    [Fact]
+    public async Task Killing_a_trainer_node_stops_the_run_clearly_keeps_the_survivors_and_a_new_node_resumes_it()
+    {
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, [.. SameThreads, .. QuickDowning]);
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
             .. SetArgs(_tiny.Sets("killed", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
         var run = _tiny.RunPath("killed");
@@ -51,14 +78,58 @@ public sealed class ClusterRunTests : IDisposable
         Assert.Contains("run failed", outcome.Stderr);
         Assert.Contains("checkpoint", outcome.Stderr);
         Assert.DoesNotContain("   at ", outcome.Stderr); // a message, not a stack trace
-        var status = File.ReadAllText(Path.Combine(run, "status.json"));
-        Assert.Contains("failed", status);
+        Assert.Contains("\"failed\"", File.ReadAllText(Path.Combine(run, "status.json")));
+        await ResumeOnTheSameClusterAsync(nodes, run, survivors: [0, 1]);
+    }
+
+    /// <summary>
+    /// A trainer node frozen with SIGSTOP (alive but silent) is downed by the others; once it runs
+    /// again it finds itself removed and exits non-zero with a line saying so (so a supervisor
+    /// restarts it) instead of running on with nothing listening; the run resumes with a new node.
+    /// </summary>
+    [Fact]
+    public async Task A_frozen_trainer_node_is_downed_exits_non_zero_when_thawed_and_the_run_resumes_without_it()
+    {
+        const int SigStop = 19, SigCont = 18;
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, [.. SameThreads, .. QuickDowning]);
+        var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
+            .. SetArgs(_tiny.Sets("frozen", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
+        var run = _tiny.RunPath("frozen");
+        await UntilMetricsShow(run, "checkpoint", submit);
+
+        nodes.Signal(2, SigStop);
+        var outcome = await submit;
+        Assert.Equal(1, outcome.ExitCode);
+        Assert.Contains("run failed", outcome.Stderr);
+        // Unreachable for ~4 s, then 5 s of stable membership before the resolver downs it.
+        await Task.Delay(TimeSpan.FromSeconds(15));
+        nodes.Signal(2, SigCont);
+
+        int exit = await nodes.WaitForExitAsync(2, TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("was removed from the cluster", nodes.Output(2));
+        Assert.DoesNotContain("   at ", nodes.Output(2));
+        await ResumeOnTheSameClusterAsync(nodes, run, survivors: [0, 1]);
+    }
+
+    /// <summary>The survivors are still running members: a new trainer node joins them and `--resume` finishes the run there.</summary>
+    private async Task ResumeOnTheSameClusterAsync(ColmNodes nodes, string run, int[] survivors)
+    {
+        foreach (int node in survivors)
+        {
+            Assert.False(nodes.HasExited(node), $"node {node} exited:\n{nodes.Output(node)}");
+            Assert.DoesNotContain("DownAll", nodes.Output(node));
+        }
+        int replacement = await nodes.AddTrainerAsync(_tiny.Root, TimeSpan.FromSeconds(90), [.. SameThreads, .. QuickDowning]);
         var latest = CheckpointStore.Latest(RunDirectory.OpenExisting(run));
         Assert.NotNull(latest);
-        // Intact means usable: the run resumes from it in one process and finishes.
-        var resumed = await TinyRun.ResumeAsync(run, $"colm.train.steps={latest.Step + 2}", "colm.train.trainers=2");
-        Assert.Equal("completed", resumed.State);
-        Assert.Equal(latest.Step + 2, resumed.Step);
+
+        var resumed = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet", "--resume", run,
+            "--set", $"colm.train.steps={latest.Step + 2}"]);
+
+        Assert.True(resumed.ExitCode == 0, $"exit {resumed.ExitCode}\n{resumed.Stderr}\nreplacement node:\n{nodes.Output(replacement)}");
+        Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(run, "status.json")));
+        Assert.Equal(latest.Step + 2, TrainingRunTests.StepLedger(run).Last());
     }
 
     [Fact]
@@ -75,6 +146,10 @@ public sealed class ClusterRunTests : IDisposable
         Assert.Equal(1, outcome.ExitCode);
         Assert.Contains("run's coordinator did not report", outcome.Stderr);
         Assert.DoesNotContain("   at ", outcome.Stderr);
+        // The coordinator could not record its own loss: the client did, with the reason.
+        var status = File.ReadAllText(Path.Combine(_tiny.RunPath("headless"), "status.json"));
+        Assert.Contains("\"failed\"", status);
+        Assert.Contains("did not report", status);
     }
 
     [Fact]

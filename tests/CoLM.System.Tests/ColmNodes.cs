@@ -30,6 +30,37 @@ public sealed class ColmNodes : IDisposable
         return nodes;
     }
 
+    /// <summary>Starts one more trainer node that joins through the seed (a replacement for a lost one); returns its index.</summary>
+    public async Task<int> AddTrainerAsync(string workingDirectory, TimeSpan joinWithin, params string[] sets)
+    {
+        Start(workingDirectory, ["--roles", "trainer", "--port", "0", "--seed-nodes", Seed], sets);
+        int node = _nodes.Count - 1;
+        await WaitForOutput(node, "node up at", joinWithin);
+        return node;
+    }
+
+    public bool HasExited(int node) => _nodes[node].Process.HasExited;
+
+    /// <summary>Sends a real signal (SIGSTOP = 19, SIGCONT = 18 on Linux x86-64 and arm64).</summary>
+    public void Signal(int node, int signal)
+    {
+        if (SendSignal(_nodes[node].Process.Id, signal) != 0) throw new InvalidOperationException($"could not send signal {signal} to node {node}");
+    }
+
+    public async Task<int> WaitForExitAsync(int node, TimeSpan timeout)
+    {
+        using var patience = new CancellationTokenSource(timeout);
+        try
+        {
+            await _nodes[node].Process.WaitForExitAsync(patience.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"node {node} did not exit within {timeout.TotalSeconds:0}s; its output:\n{Output(node)}");
+        }
+        return _nodes[node].Process.ExitCode;
+    }
+
     public string Output(int node)
     {
         lock (_nodes[node].Output) return _nodes[node].Output.ToString();
