@@ -112,6 +112,7 @@ public static class ColmCommand
     private static async Task<int> TrainAsync(CommandLine cl, CancellationToken external)
     {
         var plan = RunPlan.Prepare(cl.ConfigFiles, cl.Sets, cl.Resume);
+        PrintNotices(plan);
         var progress = new ConsoleProgress(cl.Quiet);
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(external);
         using var ctrlC = StopOnFirstCtrlC(interrupt, progress);
@@ -150,6 +151,7 @@ public static class ColmCommand
             var result = await ClusterRunClient.RunAsync(submission, progress, start =>
             {
                 plan = start.Plan;
+                PrintNotices(start.Plan);
                 if (cl.Quiet) return;
                 var s = start.Plan.Settings;
                 Console.WriteLine($"colm: run {start.Plan.Run.Path}");
@@ -206,6 +208,12 @@ public static class ColmCommand
         {
             Console.Error.WriteLine($"colm: could not record the failure in {plan.Run.StatusFile}: {e.Message}");
         }
+    }
+
+    /// <summary>A damaged checkpoint skipped on resume is worth seeing even with --quiet: on stderr.</summary>
+    private static void PrintNotices(RunPlan plan)
+    {
+        foreach (var notice in plan.Notices) Console.Error.WriteLine($"colm: {notice}");
     }
 
     private static int Finish(RunResult result, RunPlan plan, bool quiet, bool interrupted)

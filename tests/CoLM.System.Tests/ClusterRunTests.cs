@@ -69,7 +69,7 @@ public sealed class ClusterRunTests : IDisposable
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
             .. SetArgs(_tiny.Sets("killed", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
         var run = _tiny.RunPath("killed");
-        await UntilMetricsShow(run, "checkpoint", submit);
+        await TinyRun.UntilMetricsShow(run, "checkpoint", submit);
 
         nodes.Kill(2);
         var outcome = await submit;
@@ -95,7 +95,7 @@ public sealed class ClusterRunTests : IDisposable
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
             .. SetArgs(_tiny.Sets("frozen", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
         var run = _tiny.RunPath("frozen");
-        await UntilMetricsShow(run, "checkpoint", submit);
+        await TinyRun.UntilMetricsShow(run, "checkpoint", submit);
 
         nodes.Signal(2, SigStop);
         var outcome = await submit;
@@ -117,7 +117,7 @@ public sealed class ClusterRunTests : IDisposable
     {
         foreach (int node in survivors)
         {
-            Assert.False(nodes.HasExited(node), $"node {node} exited:\n{nodes.Output(node)}");
+            Assert.False(nodes.HasExited(node), $"node {node} exited:\n{nodes.AllOutput()}");
             Assert.DoesNotContain("DownAll", nodes.Output(node));
         }
         int replacement = await nodes.AddTrainerAsync(_tiny.Root, TimeSpan.FromSeconds(90), [.. SameThreads, .. QuickDowning]);
@@ -138,7 +138,7 @@ public sealed class ClusterRunTests : IDisposable
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 1, SameThreads);
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
             .. SetArgs(_tiny.Sets("headless", ["colm.train.steps=2000", .. SameThreads]))]);
-        await UntilMetricsShow(_tiny.RunPath("headless"), "step", submit);
+        await TinyRun.UntilMetricsShow(_tiny.RunPath("headless"), "step", submit);
 
         nodes.Kill(0);
         var outcome = await submit;
@@ -185,19 +185,6 @@ public sealed class ClusterRunTests : IDisposable
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Contains("could not join the cluster through 127.0.0.1:1", outcome.Stderr);
-    }
-
-    /// <summary>Waits (up to 90 s) until the run's metrics hold a record of this kind; fails if the run ends first.</summary>
-    private static async Task UntilMetricsShow(string run, string kind, Task<ColmProcess.Outcome> submit)
-    {
-        var metrics = Path.Combine(run, "metrics.jsonl");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (!File.Exists(metrics) || !File.ReadAllText(metrics).Contains($"\"kind\":\"{kind}\""))
-        {
-            if (submit.IsCompleted) Assert.Fail($"the run ended before its first {kind}, so before the node was killed: " + (await submit).Stderr);
-            Assert.True(DateTime.UtcNow < deadline, $"no {kind} within 90 s");
-            await Task.Delay(100);
-        }
     }
 
     private static string[] SetArgs(IEnumerable<string> sets) => [.. sets.SelectMany(s => new[] { "--set", s })];

@@ -35,7 +35,15 @@ public sealed class ColmNodes : IDisposable
     {
         Start(workingDirectory, ["--roles", "trainer", "--port", "0", "--seed-nodes", Seed], sets);
         int node = _nodes.Count - 1;
-        await WaitForOutput(node, "node up at", joinWithin);
+        try
+        {
+            await WaitForOutput(node, "node up at", joinWithin);
+        }
+        catch (TimeoutException)
+        {
+            // Why a node cannot join is usually in the others' output (who downed whom).
+            throw new TimeoutException($"the new node {node} did not join within {joinWithin.TotalSeconds:0}s\n{AllOutput()}");
+        }
         return node;
     }
 
@@ -65,6 +73,9 @@ public sealed class ColmNodes : IDisposable
     {
         lock (_nodes[node].Output) return _nodes[node].Output.ToString();
     }
+
+    /// <summary>Every node's output, each under its index: what a failed cluster test needs to show.</summary>
+    public string AllOutput() => string.Join("\n", Enumerable.Range(0, Count).Select(i => $"--- node {i}:\n{Output(i)}"));
 
     public void Kill(int node) => _nodes[node].Process.Kill(entireProcessTree: true);
 

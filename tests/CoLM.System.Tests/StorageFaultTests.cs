@@ -43,7 +43,7 @@ internal sealed class Mounts : IDisposable
     public void Tmpfs(string dir, string size) => Must("mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir);
 
     public void Bind(string source, string target, bool readOnly) =>
-        Must("mount", "--bind", ..(readOnly ? new[] { "-o", "ro" } : []), source, target);
+        Must("mount", readOnly ? ["--bind", "-o", "ro", source, target] : ["--bind", source, target]);
 
     /// <summary>Turns an existing bind mount read-only while a run writes under it.</summary>
     public static void RemountReadOnly(string target)
@@ -91,7 +91,7 @@ public sealed class StorageFaultTests : IDisposable
         _mounts.Tmpfs(root, "8m");
         var run = Path.Combine(root, "full");
         var train = Train(root, "full", "colm.train.steps=5000", "colm.train.checkpoint-every=5");
-        await UntilMetricsShow(run, "checkpoint", train);
+        await TinyRun.UntilMetricsShow(run, "checkpoint", train);
 
         var clock = Stopwatch.StartNew();
         FillUp(Path.Combine(root, "filler.bin"));
@@ -134,7 +134,7 @@ public sealed class StorageFaultTests : IDisposable
         Directory.CreateDirectory(root);
         _mounts.Bind(source, root, readOnly: false);
         var train = Train(root, "frozen-disk", "colm.train.steps=5000", "colm.train.checkpoint-every=5");
-        await UntilMetricsShow(Path.Combine(root, "frozen-disk"), "checkpoint", train);
+        await TinyRun.UntilMetricsShow(Path.Combine(root, "frozen-disk"), "checkpoint", train);
 
         var clock = Stopwatch.StartNew();
         Mounts.RemountReadOnly(root);
@@ -156,7 +156,7 @@ public sealed class StorageFaultTests : IDisposable
             $"{{\"source\":\"{(i % 3 == 0 ? "sub" : "add")}\",\"instruction\":\"{i} + {i % 7}\",\"output\":\"{i + i % 7}\"}}"));
         var train = Train(_tiny.Root, "edited", "colm.train.steps=5000", "colm.data.kind=jsonl", $"colm.data.path={data}");
         var run = _tiny.RunPath("edited");
-        await UntilMetricsShow(run, "step", train);
+        await TinyRun.UntilMetricsShow(run, "step", train);
 
         File.AppendAllText(data, "{\"source\":\"add\",\"instruction\":\"1 + 1\",\"output\":\"2\"}\n");
         var outcome = await train;
@@ -189,18 +189,6 @@ public sealed class StorageFaultTests : IDisposable
             {
                 // Full at this chunk size; try smaller pieces to fill what is left.
             }
-        }
-    }
-
-    private static async Task UntilMetricsShow(string run, string kind, Task<ColmProcess.Outcome> train)
-    {
-        var metrics = Path.Combine(run, "metrics.jsonl");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (!File.Exists(metrics) || !File.ReadAllText(metrics).Contains($"\"kind\":\"{kind}\""))
-        {
-            if (train.IsCompleted) Assert.Fail($"the run ended before its first {kind}: " + (await train).Stderr);
-            Assert.True(DateTime.UtcNow < deadline, $"no {kind} within 90 s");
-            await Task.Delay(100);
         }
     }
 }

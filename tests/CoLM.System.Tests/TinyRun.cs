@@ -40,6 +40,19 @@ public sealed class TinyRun : IDisposable
     public static byte[] FinalState(string runDir, long step) =>
         File.ReadAllBytes(Path.Combine(runDir, "checkpoints", $"step-{step:D6}", "trainer-state.bin"));
 
+    /// <summary>Waits (up to 90 s) until the run's metrics hold a record of this kind; fails if the run ends first.</summary>
+    public static async Task UntilMetricsShow(string run, string kind, Task<ColmProcess.Outcome> submit)
+    {
+        var metrics = Path.Combine(run, "metrics.jsonl");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (!File.Exists(metrics) || !File.ReadAllText(metrics).Contains($"\"kind\":\"{kind}\""))
+        {
+            if (submit.IsCompleted) Assert.Fail($"the run ended before its first {kind}, so before the fault was injected: " + (await submit).Stderr);
+            Assert.True(DateTime.UtcNow < deadline, $"no {kind} within 90 s");
+            await Task.Delay(100);
+        }
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }

@@ -499,7 +499,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         EndPhase(ColmInstruments.PhaseCheckpoint);
         var sampler = _sampler.State;
         var state = new CoordinatorCheckpoint(_step, sampler.Epoch, sampler.Position, _selector.ExportNormalizer().Step,
-            _baseline ?? new Dictionary<string, SourceScore>(), _ctx.Settings.Selection.Method.ToString());
+            _baseline ?? new Dictionary<string, SourceScore>(), _ctx.Settings.Selection.Method.ToString(),
+            _ctx.Data.Train.Count, CheckpointDataFit.PerSource(_ctx.Data));
         var done = _checkpoints.Complete(_partialCheckpoint!, state, _selector.ExportNormalizer(), _ctx.ResolvedConfig);
         _ctx.Run.AppendMetrics(new { kind = "checkpoint", step = _step, path = Path.GetRelativePath(_ctx.Run.Path, done.Directory) });
         _ctx.Run.WriteStatus("running", null, _step);

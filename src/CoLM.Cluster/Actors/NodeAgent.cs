@@ -123,9 +123,12 @@ public sealed class NodeAgent : ReceiveActor
             CheckpointPaths? resume = null;
             if (m.ResumeCheckpoint is { } dir)
             {
-                resume = CheckpointStore.Latest(runDir);
-                if (resume is null || Path.GetFullPath(resume.Directory) != Path.GetFullPath(dir))
-                    throw new RunDirectoryException(runDir.Path, $"this node does not see checkpoint {dir} as the latest; is the run directory on shared storage?");
+                // The client chose the newest checkpoint that verifies; this node checks that folder itself.
+                resume = CheckpointStore.At(dir) ?? throw new RunDirectoryException(dir, "is not a checkpoint folder (step-N)");
+                if (!Directory.Exists(dir))
+                    throw new RunDirectoryException(dir, "this node does not see the checkpoint; is the run directory on shared storage?");
+                if (CheckpointVerifier.Verify(resume) is { Problem: { } problem })
+                    throw new RunDirectoryException(dir, $"does not verify on this node: {problem}");
             }
             var instruments = run.Own(new ColmInstruments(Path.GetFileName(runDir.Path)));
             var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);

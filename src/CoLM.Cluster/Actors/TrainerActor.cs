@@ -111,7 +111,8 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         {
             var bytes = Replica.ExportState();
             var tmp = m.Path + ".partial";
-            File.WriteAllBytes(tmp, bytes);
+            // On disk before the rename, so the name never points at data still in the page cache.
+            Runs.DurableFiles.WriteAllBytes(tmp, bytes);
             File.Move(tmp, m.Path, overwrite: true);
             Replica.ExportAdapter(m.AdapterDirectory);
             return new StateSaved(m.Generation, m.Step, _rank);

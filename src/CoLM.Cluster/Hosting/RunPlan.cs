@@ -13,6 +13,9 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
     /// <summary>The resolved configuration, as saved in the run directory and every checkpoint.</summary>
     public string ResolvedConfig => HoconWriter.Write(Hocon, "colm");
 
+    /// <summary>What the user should know before the run starts, e.g. a damaged checkpoint skipped on resume.</summary>
+    public IReadOnlyList<string> Notices { get; init; } = [];
+
     /// <summary>
     /// Resolves config layers and loads the data before anything is written, so bad input
     /// leaves no run directory behind. <paramref name="configFiles"/> and <paramref name="sets"/>
@@ -24,11 +27,12 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         Config baseConfig = defaults;
         RunDirectory? resumed = null;
         CheckpointPaths? checkpoint = null;
+        CheckpointChoice? choice = null;
         if (resumeDir is not null)
         {
             resumed = RunDirectory.OpenExisting(resumeDir);
-            checkpoint = CheckpointStore.Latest(resumed)
-                ?? throw new RunDirectoryException(resumed.Path, "has no complete checkpoint to resume from");
+            choice = CheckpointVerifier.LatestVerified(resumed);
+            checkpoint = choice.Chosen ?? throw NothingToResume(resumed, choice);
             // The checkpoint's own config is the one that produced it (a resume may have changed
             // e.g. the step count); the run's config.conf stays as the run was first started.
             var saved = HoconSources.ParseFile(checkpoint.Config);
@@ -43,7 +47,8 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
         if (resumed is not null)
         {
             RefuseModelChange(baseConfig, layered, checkpoint!);
-            return new RunPlan(settings, layered, data, resumed, checkpoint);
+            RefuseOtherRun(settings, data, checkpoint!);
+            return new RunPlan(settings, layered, data, resumed, checkpoint) { Notices = SetAsideSkipped(resumed, choice!) };
         }
         var run = RunDirectory.CreateNew(settings.Run.Root, settings.Run.Name, HoconWriter.Write(layered, "colm"));
         return new RunPlan(settings, layered, data, run, null);
@@ -105,6 +110,41 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
                     $"written for a different model shape: {path} = {before} in the checkpoint, {after} requested; " +
                     "resume with the checkpoint's model settings or start a new run");
         }
+    }
+
+    /// <summary>
+    /// The coordinator's state is read here, before any actor starts: a checkpoint of another
+    /// selection method or other training data is refused with both sides named.
+    /// </summary>
+    private static void RefuseOtherRun(ColmSettings settings, DataMixture data, CheckpointPaths checkpoint)
+    {
+        var (state, _) = CheckpointStore.Load(checkpoint);
+        if (state.Method != settings.Selection.Method.ToString())
+            throw new CheckpointMismatchException(checkpoint.Directory,
+                $"written by a {state.Method} run, this run is {settings.Selection.Method} (colm.selection.method): resume with the run's method or start a new run");
+        if (CheckpointDataFit.Problem(state, data) is { } problem)
+            throw new CheckpointMismatchException(checkpoint.Directory,
+                $"{problem} (colm.data.*): resume with the data the run started with or start a new run");
+    }
+
+    private static RunDirectoryException NothingToResume(RunDirectory run, CheckpointChoice choice) =>
+        choice.Skipped.Count == 0
+            ? new RunDirectoryException(run.Path, "has no complete checkpoint to resume from")
+            : new RunDirectoryException(run.CheckpointsPath,
+                "no checkpoint verifies, nothing to resume from: " + string.Join("; ", choice.Skipped.Select(s => $"{s.Checkpoint.Name}: {s.Reason}")));
+
+    /// <summary>Damaged checkpoints newer than the chosen one go aside, so the resumed run writes their steps afresh; one line each says so.</summary>
+    private static IReadOnlyList<string> SetAsideSkipped(RunDirectory run, CheckpointChoice choice)
+    {
+        var notices = new List<string>();
+        foreach (var skipped in choice.Skipped)
+        {
+            var aside = CheckpointStore.SetAside(skipped.Checkpoint);
+            notices.Add($"{skipped.Line}; moved to {Path.GetRelativePath(run.Path, aside)}");
+        }
+        if (choice.Note is { } note) notices.Add($"checkpoint {choice.Chosen!.Name} {note}");
+        if (choice.Skipped.Count > 0) notices.Add($"resuming from the newest checkpoint that verifies, {choice.Chosen!.Name}");
+        return notices;
     }
 
     private static string Describe(Config c, string path)

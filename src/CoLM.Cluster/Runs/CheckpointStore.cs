@@ -1,13 +1,20 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using CoLM.Data;
 using CoLM.Selection;
 
 namespace CoLM.Cluster.Runs;
 
-/// <summary>What the coordinator itself must restore to continue a run bit-identically.</summary>
+/// <summary>
+/// What the coordinator itself must restore to continue a run bit-identically, and the training
+/// data it was written for (<paramref name="TrainExamples"/>, <paramref name="TrainPerSource"/>:
+/// null in checkpoints written before they were recorded).
+/// </summary>
 public sealed record CoordinatorCheckpoint(
     long Step, long SamplerEpoch, int SamplerPosition, long NormalizerStep,
-    IReadOnlyDictionary<string, SourceScore> Baseline, string Method);
+    IReadOnlyDictionary<string, SourceScore> Baseline, string Method,
+    int? TrainExamples = null, IReadOnlyDictionary<string, int>? TrainPerSource = null);
 
 public sealed record SourceScore(int Examples, double Accuracy, double Loss);
 
@@ -19,11 +26,16 @@ public sealed record CheckpointPaths(string Directory, long Step)
     public string Normalizer => Path.Combine(Directory, "normalizer.bin");
     public string Config => Path.Combine(Directory, "config.conf");
     public string Adapter => Path.Combine(Directory, "adapter");
+    public string Manifest => Path.Combine(Directory, CheckpointManifest.FileName);
+
+    /// <summary>The folder's own name, step-N, for messages.</summary>
+    public string Name => Path.GetFileName(Path.TrimEndingDirectorySeparator(Directory));
 }
 
 /// <summary>
 /// Checkpoints are assembled in checkpoints/.step-N.partial and renamed to checkpoints/step-N
-/// only when every file is written, so a directory named step-N is always complete.
+/// only when every file is written, hashed into manifest.json and flushed to disk, so a
+/// directory named step-N is complete (and <see cref="CheckpointVerifier"/> can tell if it was damaged since).
 /// </summary>
 public sealed class CheckpointStore(RunDirectory run, int keep)
 {
@@ -40,22 +52,53 @@ public sealed class CheckpointStore(RunDirectory run, int keep)
         File.WriteAllText(partial.Coordinator, JsonSerializer.Serialize(state));
         NormalizerFile.Write(partial.Normalizer, normalizer);
         File.WriteAllText(partial.Config, config);
+        // Describe flushes each file it hashes; the manifest goes last, then the folders' entries,
+        // then the rename and the entry it changes: after a crash step-N is whole or absent.
+        var manifest = CheckpointManifest.Describe(partial.Directory, partial.Step);
+        DurableFiles.WriteAllBytes(partial.Manifest, Encoding.UTF8.GetBytes(manifest.ToJson()));
+        foreach (var folder in Directory.EnumerateDirectories(partial.Directory, "*", SearchOption.AllDirectories))
+            DurableFiles.SyncDirectory(folder);
+        DurableFiles.SyncDirectory(partial.Directory);
         var final = Path.Combine(run.CheckpointsPath, $"step-{partial.Step:D6}");
         if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
         Directory.Move(partial.Directory, final);
+        DurableFiles.SyncDirectory(run.CheckpointsPath);
         Prune();
         return new CheckpointPaths(final, partial.Step);
     }
 
-    public static CheckpointPaths? Latest(RunDirectory run)
+    /// <summary>The newest checkpoint folder, verified or not (the coordinator's own, just written).</summary>
+    public static CheckpointPaths? Latest(RunDirectory run) => All(run).FirstOrDefault();
+
+    /// <summary>Every checkpoint folder of the run, newest first.</summary>
+    public static IEnumerable<CheckpointPaths> All(RunDirectory run) =>
+        Directory.Exists(run.CheckpointsPath)
+            ? Directory.EnumerateDirectories(run.CheckpointsPath, "step-*").Select(At).OfType<CheckpointPaths>().OrderByDescending(c => c.Step)
+            : [];
+
+    /// <summary>The checkpoint in a folder named step-N, or null for any other name.</summary>
+    public static CheckpointPaths? At(string directory)
     {
-        if (!Directory.Exists(run.CheckpointsPath)) return null;
-        return Directory.EnumerateDirectories(run.CheckpointsPath, "step-*")
-            .Select(d => (Dir: d, Ok: long.TryParse(Path.GetFileName(d)["step-".Length..], out var s), Step: s))
-            .Where(x => x.Ok)
-            .OrderByDescending(x => x.Step)
-            .Select(x => new CheckpointPaths(x.Dir, x.Step))
-            .FirstOrDefault();
+        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
+        return name.StartsWith("step-", StringComparison.Ordinal)
+               && long.TryParse(name.AsSpan("step-".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var step)
+            ? new CheckpointPaths(directory, step)
+            : null;
+    }
+
+    /// <summary>
+    /// Renames a damaged checkpoint to checkpoints/.step-N.damaged: kept for a look, never resumed
+    /// from, and out of the way so the resumed run writes step-N afresh (the coordinator trusts
+    /// the newest step-N it finds). Returns the new folder.
+    /// </summary>
+    public static string SetAside(CheckpointPaths damaged)
+    {
+        var parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(damaged.Directory))!;
+        var aside = Path.Combine(parent, $".{damaged.Name}.damaged");
+        if (Directory.Exists(aside)) Directory.Delete(aside, recursive: true);
+        Directory.Move(damaged.Directory, aside);
+        DurableFiles.SyncDirectory(parent);
+        return aside;
     }
 
     public static (CoordinatorCheckpoint State, NormalizerState Normalizer) Load(CheckpointPaths checkpoint)
@@ -73,6 +116,8 @@ public sealed class CheckpointStore(RunDirectory run, int keep)
         }
         if (state is null || state.Step != checkpoint.Step)
             throw new RunDirectoryException(checkpoint.Coordinator, "coordinator state does not match its checkpoint folder");
+        if (state.Baseline is null || state.Method is null)
+            throw new RunDirectoryException(checkpoint.Coordinator, "corrupt coordinator state: Baseline or Method missing");
         return (state, NormalizerFile.Read(checkpoint.Normalizer));
     }
 

@@ -10,7 +10,7 @@ namespace CoLM.Cluster.Runs;
 /// RUN/status.json          running | completed | stopped | failed, with the error if any
 /// RUN/metrics.jsonl        one JSON object per step and per evaluation
 /// RUN/telemetry.jsonl      OpenTelemetry spans and metrics (colm.telemetry.exporter = file)
-/// RUN/checkpoints/step-N/  trainer-state.bin, coordinator.json, normalizer.bin, config.conf
+/// RUN/checkpoints/step-N/  trainer-state.bin, coordinator.json, normalizer.bin, config.conf, adapter/, manifest.json
 /// RUN/report.md            per-source accuracy before and after training (finished runs only)
 /// RUN/adapter/             the final LoRA weights as a Hugging Face PEFT adapter (finished runs only)
 /// </code>
@@ -125,4 +125,11 @@ public sealed class RunDirectory
     private sealed record RunStatus(string State, long Step, string? Error, DateTime UpdatedUtc);
 }
 
-public sealed class RunDirectoryException(string path, string problem) : Exception($"{path}: {problem}");
+public sealed class RunDirectoryException(string path, string problem) : Exception($"{path}: {problem}")
+{
+    /// <summary>The file or folder at fault.</summary>
+    public string Path { get; } = path;
+
+    /// <summary>What is wrong with it, without the path.</summary>
+    public string Problem { get; } = problem;
+}
