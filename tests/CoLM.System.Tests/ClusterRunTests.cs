@@ -135,7 +135,7 @@ public sealed class ClusterRunTests : IDisposable
     [Fact]
     public async Task Killing_the_coordinator_node_ends_the_client_with_a_message_instead_of_hanging()
     {
-        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 1, SameThreads);
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 1, [.. SameThreads, .. QuickDowning]);
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
             .. SetArgs(_tiny.Sets("headless", ["colm.train.steps=2000", .. SameThreads]))]);
         await TinyRun.UntilMetricsShow(_tiny.RunPath("headless"), "step", submit);
@@ -150,6 +150,10 @@ public sealed class ClusterRunTests : IDisposable
         var status = File.ReadAllText(Path.Combine(_tiny.RunPath("headless"), "status.json"));
         Assert.Contains("\"failed\"", status);
         Assert.Contains("did not report", status);
+        // Without the oldest coordinator-role node the trainer node downs itself and exits non-zero,
+        // so its supervisor restarts it to join a coordinator again.
+        Assert.NotEqual(0, await nodes.WaitForExitAsync(1, TimeSpan.FromSeconds(60)));
+        Assert.Contains("was removed from the cluster", nodes.Output(1));
     }
 
     [Fact]

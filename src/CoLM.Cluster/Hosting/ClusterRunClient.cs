@@ -151,10 +151,14 @@ public static partial class ClusterRunClient
         private readonly HashSet<string> _accepted = new();
         private Address? _coordinatorNode;
         private long _lastStep;
+        private readonly TaskCompletionSource<RunResult> _ended;
+        private readonly string _runPath;
 
         public RunClientActor(string runId, int nodes, IRunObserver observer, TaskCompletionSource accepted,
             TaskCompletionSource<RunResult> ended, string runPath)
         {
+            _ended = ended;
+            _runPath = runPath;
             Receive<RunAccepted>(m =>
             {
                 if (m.RunId != runId) return;
@@ -197,7 +201,17 @@ public static partial class ClusterRunClient
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
                 typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.MemberRemoved));
 
-        protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        /// <summary>
+        /// Also reached when the cluster downs this client (its side lost the oldest coordinator
+        /// node) before the grace period ends: the run's end must still be reported, never awaited forever.
+        /// </summary>
+        protected override void PostStop()
+        {
+            Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+            _ended.TrySetResult(new RunResult("failed", _lastStep, _runPath, null, null,
+                "this client was removed from the cluster and the run's coordinator did not report the end of the run " +
+                $"(its node is lost or cut off); the last checkpoint in {Path.Combine(_runPath, "checkpoints")} is intact"));
+        }
 
         /// <summary>
         /// A node of the run is gone. The coordinator reports a lost trainer node itself; if the
