@@ -19,10 +19,10 @@ internal static class BaselineSelection
     /// Balanced: keep small sources, then a uniform random b_q of each large source (one seeded
     /// stream, drawn in source-id order). Unbalanced: exactly <see cref="Random"/>.
     /// </summary>
-    public static CoresetSelection SourceBalancedRandom(PoolSketch pool, bool[] isSmallSource, int budget, long rngSeed, bool balanced)
+    public static CoresetSelection SourceBalancedRandom(PoolSketch pool, bool[] isSmallSource, int budget, long rngSeed, SourceBalance balance)
     {
-        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balanced);
-        if (!balanced) return Random(pool, budget, rngSeed, groups.Slots);
+        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balance);
+        if (!balance.Enabled) return Random(pool, budget, rngSeed, groups.Slots);
         var rng = new SplitMix64(rngSeed, SeedPurpose.SourceRandom);
         var chosen = new int[groups.Count][];
         for (int g = 0; g < groups.Count; g++)
@@ -41,9 +41,9 @@ internal static class BaselineSelection
     /// to the lower pool index; NaN losses rank after every number in both orders. Features are not
     /// looked at, so DegenerateFeatures is 0.
     /// </summary>
-    public static CoresetSelection ByLoss(PoolSketch pool, bool[] isSmallSource, int budget, long rngSeed, bool balanced, bool largest)
+    public static CoresetSelection ByLoss(PoolSketch pool, bool[] isSmallSource, int budget, long rngSeed, SourceBalance balance, bool largest)
     {
-        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balanced);
+        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balance);
         float[] losses = pool.Losses;
         var chosen = new int[groups.Count][];
         for (int g = 0; g < groups.Count; g++)

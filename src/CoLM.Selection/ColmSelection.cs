@@ -6,13 +6,13 @@ namespace CoLM.Selection;
 /// group, then update the normaliser history from what was chosen.
 /// </summary>
 internal sealed class ColmSelection(
-    bool[] isSmallSource, int featureDim, int keptDims, bool balanced, CoresetWeighting weighting, AdamNormalizer normalizer, ProbeBasis basis)
+    bool[] isSmallSource, int featureDim, int keptDims, SourceBalance balance, CoresetWeighting weighting, AdamNormalizer normalizer, ProbeBasis basis)
 {
     private readonly SelectionWorkspace _workspace = new();
 
     public CoresetSelection Select(PoolSketch pool, int budget, long rngSeed)
     {
-        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balanced);
+        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balance);
         var chosen = new int[groups.Count][];
         var weights = new float[]?[groups.Count];
         var contested = new List<int>();

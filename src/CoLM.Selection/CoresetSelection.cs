@@ -22,4 +22,11 @@ public sealed record CoresetSelection(
     float[] Weights,
     int[] SelectedPerSource,
     int KeptSmall,
-    int DegenerateFeatures);
+    int DegenerateFeatures)
+{
+    /// <summary>
+    /// Small-source pool examples left out because they alone would have filled more than b - R
+    /// (<see cref="SourceBalance"/>); 0 whenever they fit, and for methods without source balancing.
+    /// </summary>
+    public int SmallLeftOut { get; init; }
+}

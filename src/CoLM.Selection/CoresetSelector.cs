@@ -13,6 +13,7 @@ public sealed class CoresetSelector
     private readonly AdamNormalizer _normalizer;
     private readonly ColmSelection _colm;
     private readonly GradNormSelection _gradNorm;
+    private readonly SourceBalance _balance;
     private readonly Lock _gate = new();
 
     /// <param name="options">Method and feature settings.</param>
@@ -29,9 +30,10 @@ public sealed class CoresetSelector
         _featureDim = featureDim;
         _normalizer = new AdamNormalizer(featureDim, options);
         var basis = new ProbeBasis();
-        bool balanced = options.SourceBalancing;
-        _colm = new ColmSelection(_isSmallSource, featureDim, options.KeptDims(featureDim), balanced, options.Weighting, _normalizer, basis);
-        _gradNorm = new GradNormSelection(_isSmallSource, featureDim, balanced, basis);
+        var balance = new SourceBalance(options.SourceBalancing, options.LargeReserve);
+        _balance = balance;
+        _colm = new ColmSelection(_isSmallSource, featureDim, options.KeptDims(featureDim), balance, options.Weighting, _normalizer, basis);
+        _gradNorm = new GradNormSelection(_isSmallSource, featureDim, balance, basis);
     }
 
     /// <summary>
@@ -55,11 +57,11 @@ public sealed class CoresetSelector
                 SelectionMethod.Random => BaselineSelection.Random(pool, budget, rngSeed, slots),
                 SelectionMethod.BigBatch => BaselineSelection.BigBatch(pool, slots),
                 SelectionMethod.SourceBalancedRandom =>
-                    BaselineSelection.SourceBalancedRandom(pool, _isSmallSource, budget, rngSeed, _options.SourceBalancing),
+                    BaselineSelection.SourceBalancedRandom(pool, _isSmallSource, budget, rngSeed, _balance),
                 SelectionMethod.BigLoss =>
-                    BaselineSelection.ByLoss(pool, _isSmallSource, budget, rngSeed, _options.SourceBalancing, largest: true),
+                    BaselineSelection.ByLoss(pool, _isSmallSource, budget, rngSeed, _balance, largest: true),
                 SelectionMethod.SmallLoss =>
-                    BaselineSelection.ByLoss(pool, _isSmallSource, budget, rngSeed, _options.SourceBalancing, largest: false),
+                    BaselineSelection.ByLoss(pool, _isSmallSource, budget, rngSeed, _balance, largest: false),
                 SelectionMethod.GradNorm => _gradNorm.Select(pool, budget, rngSeed),
                 _ => throw new InvalidOperationException($"Unknown selection method {_options.Method}."),
             };

@@ -7,11 +7,11 @@ namespace CoLM.Selection;
 /// Non-finite values count the row as degenerate and read as 0, so an all-NaN row has norm 0 and
 /// stays a candidate.
 /// </summary>
-internal sealed class GradNormSelection(bool[] isSmallSource, int featureDim, bool balanced, ProbeBasis basis)
+internal sealed class GradNormSelection(bool[] isSmallSource, int featureDim, SourceBalance balance, ProbeBasis basis)
 {
     public CoresetSelection Select(PoolSketch pool, int budget, long rngSeed)
     {
-        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balanced);
+        SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balance);
         var chosen = new int[groups.Count][];
         if (!groups.AnythingToSelect)
         {

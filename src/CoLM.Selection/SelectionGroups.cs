@@ -11,7 +11,7 @@ internal sealed class SelectionGroups
 {
     private readonly bool[] _isSmallSource;
 
-    private SelectionGroups(bool balanced, bool[] isSmallSource, int slots, int[] kept, int[][] rows, int[] budgets)
+    private SelectionGroups(bool balanced, bool[] isSmallSource, int slots, int[] kept, int[][] rows, int[] budgets, int smallLeftOut)
     {
         Balanced = balanced;
         _isSmallSource = isSmallSource;
@@ -19,6 +19,7 @@ internal sealed class SelectionGroups
         Kept = kept;
         Rows = rows;
         Budgets = budgets;
+        SmallLeftOut = smallLeftOut;
     }
 
     public bool Balanced { get; }
@@ -35,22 +36,25 @@ internal sealed class SelectionGroups
     /// <summary>How many to choose from each group; never more than the group holds.</summary>
     public int[] Budgets { get; }
 
+    /// <summary>Small-source pool examples neither kept nor candidates: they did not fit in b - R.</summary>
+    public int SmallLeftOut { get; }
+
     public int Count => Rows.Length;
 
     public bool AnythingToSelect => Budgets.Any(b => b > 0);
 
-    public static SelectionGroups Plan(PoolSketch pool, bool[] isSmallSource, int budget, long rngSeed, bool balanced)
+    public static SelectionGroups Plan(PoolSketch pool, bool[] isSmallSource, int budget, long rngSeed, SourceBalance balance)
     {
         int slots = SourceTable.SlotCount(pool.SourceIds, isSmallSource.Length);
-        if (!balanced)
+        if (!balance.Enabled)
         {
             int[] all = Enumerable.Range(0, pool.Count).ToArray();
-            return new SelectionGroups(false, isSmallSource, slots, [], [all], [Math.Min(budget, pool.Count)]);
+            return new SelectionGroups(false, isSmallSource, slots, [], [all], [Math.Min(budget, pool.Count)], 0);
         }
 
-        BudgetAllocation allocation = BudgetAllocator.Allocate(pool.SourceIds, isSmallSource, budget, rngSeed);
+        BudgetAllocation allocation = BudgetAllocator.Allocate(pool.SourceIds, isSmallSource, budget, rngSeed, balance);
         int[][] rows = SourceTable.RowsBySource(pool.SourceIds, allocation.PerSourceBudget.Length);
-        return new SelectionGroups(true, isSmallSource, slots, allocation.KeptIndices, rows, allocation.PerSourceBudget);
+        return new SelectionGroups(true, isSmallSource, slots, allocation.KeptIndices, rows, allocation.PerSourceBudget, allocation.SmallLeftOut);
     }
 
     /// <summary>
@@ -87,6 +91,6 @@ internal sealed class SelectionGroups
             at += chosen[g].Length;
         }
 
-        return SelectionResult.Build(pool, order, Slots, Kept.Length, degenerate, w);
+        return SelectionResult.Build(pool, order, Slots, Kept.Length, degenerate, w) with { SmallLeftOut = SmallLeftOut };
     }
 }

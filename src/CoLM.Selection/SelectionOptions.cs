@@ -31,6 +31,9 @@ public sealed record SelectionOptions(
     /// </summary>
     public bool SourceBalancing { get; init; } = true;
 
+    /// <summary>rho, the share of b reserved for large sources when small ones would fill it: see <see cref="SourceBalance.LargeReserve"/>.</summary>
+    public double LargeReserve { get; init; } = SourceBalance.DefaultLargeReserve;
+
     /// <summary>The reference defaults: CoLM, 1% of dims per source.</summary>
     public static SelectionOptions Default { get; } = new(SelectionMethod.Colm, 0.01, 0);
 
@@ -58,6 +61,8 @@ public sealed record SelectionOptions(
             throw new ArgumentException($"Beta1 must be in [0, 1); got {Beta1}.", nameof(Beta1));
         if (!(Beta2 >= 0 && Beta2 < 1))
             throw new ArgumentException($"Beta2 must be in [0, 1); got {Beta2}.", nameof(Beta2));
+        if (!(LargeReserve >= 0 && LargeReserve <= 1))
+            throw new ArgumentException($"LargeReserve must be in [0, 1]; got {LargeReserve}.", nameof(LargeReserve));
         if (!(NormalizerEpsilon > 0 && double.IsFinite(NormalizerEpsilon)))
             throw new ArgumentException($"NormalizerEpsilon must be positive and finite; got {NormalizerEpsilon}.", nameof(NormalizerEpsilon));
     }

@@ -35,6 +35,7 @@ public sealed class ColmInstruments : IDisposable
     private readonly Counter<long> _trainSamples;
     private readonly Counter<long> _selected;
     private readonly Counter<long> _degenerateFeatures;
+    private readonly Counter<long> _smallCappedSteps;
     private readonly Counter<long> _trainerRestarts;
 
     // Last values read by the observable gauges at each collection.
@@ -66,6 +67,8 @@ public sealed class ColmInstruments : IDisposable
             "Examples chosen by selection (tag source).");
         _degenerateFeatures = _meter.CreateCounter<long>("colm.selection.degenerate_features", "{features}",
             "Sketch features skipped by selection because they were degenerate (zero or constant).");
+        _smallCappedSteps = _meter.CreateCounter<long>("colm.selection.small_capped_steps", "{steps}",
+            "Steps whose small-source pool examples did not fit in b - R, so only a sample of them was kept.");
         _trainerRestarts = _meter.CreateCounter<long>("colm.trainer.restarts", "{restarts}",
             "Trainer restarts by the supervisor (tag rank).");
 
@@ -100,6 +103,12 @@ public sealed class ColmInstruments : IDisposable
 
     /// <summary>Selection skipped <paramref name="count"/> degenerate sketch features.</summary>
     public void OnDegenerateFeatures(int count) => _degenerateFeatures.Add(count);
+
+    /// <summary>Selection left <paramref name="count"/> small-source examples out to keep the large sources' reserve.</summary>
+    public void OnSmallSourcesCapped(int count)
+    {
+        if (count > 0) _smallCappedSteps.Add(1);
+    }
 
     /// <summary>An evaluation of <paramref name="source"/> finished; the gauges report these until the next one.</summary>
     public void OnEvaluated(string source, double accuracy, double loss)

@@ -42,7 +42,7 @@ public class CoresetSelectorTests
     {
         PoolSketch pool = TestPools.Pool(Counts, Small, Probes, Dim, seed: 2);
         var selector = new CoresetSelector(TestPools.Colm(), Small, Dim);
-        BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 9);
+        BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 9, SourceBalance.Default);
 
         CoresetSelection s = selector.Select(pool, budget, rngSeed: 9);
 
@@ -60,18 +60,19 @@ public class CoresetSelectorTests
     }
 
     [Fact]
-    public void When_small_sources_exceed_the_budget_only_a_random_budget_of_them_is_returned()
+    public void When_small_sources_would_fill_the_budget_a_sample_is_kept_and_the_large_sources_keep_their_reserve()
     {
         PoolSketch pool = TestPools.Pool(Counts, Small, Probes, Dim, seed: 3);
         var selector = new CoresetSelector(TestPools.Colm(), Small, Dim);
 
         CoresetSelection s = selector.Select(pool, 6, rngSeed: 1);
 
+        // R = max(3 large sources, ceil(0.25 * 6)) = 3: before the reserve, 6 small examples took all of b.
         Assert.Equal(6, s.ExampleIds.Length);
-        Assert.Equal(6, s.KeptSmall);
-        Assert.Equal(0, s.SelectedPerSource[1] + s.SelectedPerSource[3] + s.SelectedPerSource[4]);
-        // Nothing large was selected, so the history has not moved.
-        Assert.Equal(0, selector.ExportNormalizer().Step);
+        Assert.Equal(3, s.KeptSmall);
+        Assert.Equal(Counts[0] + Counts[2] - 3, s.SmallLeftOut);
+        Assert.Equal(3, s.SelectedPerSource[1] + s.SelectedPerSource[3] + s.SelectedPerSource[4]);
+        Assert.Equal(1, selector.ExportNormalizer().Step);
     }
 
     [Fact]

@@ -66,7 +66,7 @@ public class SelectionMethodBehaviourTests
     {
         PoolSketch pool = TestPools.Pool(Counts, Small, Probes, Dim, seed: 2);
         var selector = new CoresetSelector(TestPools.Options(method), Small, Dim);
-        BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 9);
+        BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 9, SourceBalance.Default);
 
         CoresetSelection s = selector.Select(pool, budget, rngSeed: 9);
 
@@ -87,15 +87,19 @@ public class SelectionMethodBehaviourTests
     [InlineData(SelectionMethod.BigLoss)]
     [InlineData(SelectionMethod.SmallLoss)]
     [InlineData(SelectionMethod.GradNorm)]
-    public void With_balancing_and_more_small_examples_than_budget_the_allocator_sample_of_them_is_all_that_is_returned(SelectionMethod method)
+    public void With_balancing_and_more_small_examples_than_room_the_allocator_sample_is_kept_and_the_large_sources_keep_their_reserve(SelectionMethod method)
     {
         PoolSketch pool = TestPools.Pool(Counts, Small, Probes, Dim, seed: 3);
         var selector = new CoresetSelector(TestPools.Options(method), Small, Dim);
 
         CoresetSelection s = selector.Select(pool, 6, rngSeed: 4);
 
-        Assert.Equal(6, s.KeptSmall);
-        Assert.Equal(BudgetAllocator.Allocate(pool.SourceIds, Small, 6, 4).KeptIndices, TestPools.PoolIndices(pool, s));
+        // Three large sources reserve R = 3 of b = 6: three small examples kept, one chosen per large source.
+        BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, 6, 4, SourceBalance.Default);
+        Assert.Equal(3, s.KeptSmall);
+        Assert.Equal(plan.KeptIndices, TestPools.PoolIndices(pool, s).Take(s.KeptSmall));
+        Assert.Equal(plan.SmallLeftOut, s.SmallLeftOut);
+        Assert.Equal([1, 1, 1], new[] { s.SelectedPerSource[1], s.SelectedPerSource[3], s.SelectedPerSource[4] });
     }
 
     [Theory]
@@ -156,7 +160,7 @@ public class SelectionMethodBehaviourTests
             (largest ? rows.OrderByDescending(i => pool.Losses[i]) : rows.OrderBy(i => pool.Losses[i])).Take(count).Order().ToArray();
         if (balanced)
         {
-            BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 3);
+            BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 3, SourceBalance.Default);
             for (int q = 0; q < Counts.Length; q++)
             {
                 if (Small[q]) continue;
@@ -207,7 +211,7 @@ public class SelectionMethodBehaviourTests
         int[] Ranked(IEnumerable<int> rows, int count) => rows.OrderByDescending(i => norm[i]).Take(count).Order().ToArray();
         if (balanced)
         {
-            BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 8);
+            BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 8, SourceBalance.Default);
             for (int q = 0; q < Counts.Length; q++)
             {
                 if (Small[q]) continue;
@@ -300,7 +304,7 @@ public class SelectionMethodBehaviourTests
         }
 
         Assert.All(s.Weights.Take(s.KeptSmall), w => Assert.Equal(1f, w));
-        BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 2);
+        BudgetAllocation plan = BudgetAllocator.Allocate(pool.SourceIds, Small, budget, 2, SourceBalance.Default);
         for (int q = 0; q < Counts.Length; q++)
         {
             if (Small[q] || plan.PerSourceBudget[q] == 0) continue;

@@ -91,7 +91,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         var s = ctx.Settings;
         try
         {
-            _isSmallSource = SmallSourceFlags(ctx);
+            _isSmallSource = Hosting.SmallSourceShare.Flags(s.Selection, ctx.Data);
         _sketchWidth = TrainerReplica.SketchWidth(s);
         _selector = new CoresetSelector(s.Selection.ToOptions(), _isSmallSource, featureDim: _sketchWidth);
         _sampler = new PoolSampler(ctx.Data.Train.Count, s.Run.Seed);
@@ -333,6 +333,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _phaseSeconds[ColmInstruments.PhaseSelect] = clock.Elapsed.TotalSeconds;
         _ctx.Instruments.OnPhase(ColmInstruments.PhaseSelect, clock.Elapsed);
         if (_selection.DegenerateFeatures > 0) _ctx.Instruments.OnDegenerateFeatures(_selection.DegenerateFeatures);
+        _ctx.Instruments.OnSmallSourcesCapped(_selection.SmallLeftOut);
 
         // Deal the coreset out round-robin in (source, id) order, so every trainer gets an even
         // share of each source (the reference gives one rank most of the kept examples).
@@ -415,7 +416,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             kind = "step", step, loss, lr = report.LearningRate, samples, samplesPerSecond = perSecond,
             elapsedSeconds = _runClock.Elapsed.TotalSeconds,
             stepSeconds = stepTime.TotalSeconds, phases = report.PhaseSeconds, selected = perSource,
-            degenerateFeatures = _selection.DegenerateFeatures, generation = _generation,
+            degenerateFeatures = _selection.DegenerateFeatures, smallLeftOut = _selection.SmallLeftOut, generation = _generation,
             // The slowest trainer's own compute, beside the phase times above (which add messaging and waiting).
             trainerSeconds = new
             {
@@ -769,19 +770,4 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private EvalReport ToReport(long step, IReadOnlyDictionary<string, SourceScore> sources) =>
         new(step, sources, sources.Count == 0 ? 0 : sources.Values.Average(x => x.Accuracy),
             sources.Count == 0 ? 0 : sources.Values.Average(x => x.Loss));
-
-    private static bool[] SmallSourceFlags(CoordinatorContext ctx)
-    {
-        var names = ctx.Data.SourceNames;
-        if (ctx.Settings.Selection.SmallSources is not { } manual)
-            return SmallSources.BelowMeanSize(ctx.Data.TrainCountPerSource);
-        var flags = new bool[names.Count];
-        foreach (var name in manual)
-        {
-            int id = names.ToList().IndexOf(name);
-            if (id < 0) throw new Configuration.ConfigException("colm.selection.small-sources", $"no source named '{name}' in the data (sources: {string.Join(", ", names)})");
-            flags[id] = true;
-        }
-        return flags;
-    }
 }

@@ -80,7 +80,7 @@ public static class SettingsReader
         var selection = new SelectionSettings(method, pool, budget, Positive(c, "colm.selection.probes"),
             PositiveDouble(c, "colm.selection.epsilon"), Fraction(c, "colm.selection.sparsify-fraction"),
             NonNegative(c, "colm.selection.sparsify-count"), SmallSources(c, "colm.selection.small-sources"),
-            feature, weighting, Bool(c, "colm.selection.source-balancing"));
+            feature, weighting, Bool(c, "colm.selection.source-balancing"), Fraction(c, "colm.selection.large-source-reserve"));
 
         var faults = new FaultInjectionSettings(NonNegative(c, "colm.train.fault-injection.crash-at-step"),
             NonNegative(c, "colm.train.fault-injection.crash-rank"), NonNegative(c, "colm.train.fault-injection.diverge-at-step"),

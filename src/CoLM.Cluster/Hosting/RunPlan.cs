@@ -51,7 +51,7 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
             return new RunPlan(settings, layered, data, resumed, checkpoint) { Notices = SetAsideSkipped(resumed, choice!) };
         }
         var run = RunDirectory.CreateNew(settings.Run.Root, settings.Run.Name, HoconWriter.Write(layered, "colm"));
-        return new RunPlan(settings, layered, data, run, null);
+        return new RunPlan(settings, layered, data, run, null) { Notices = SmallSourceShare.Warning(settings.Selection, data) is { } w ? [w] : [] };
     }
 
     /// <summary>

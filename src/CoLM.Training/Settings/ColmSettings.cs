@@ -59,10 +59,10 @@ public enum FeatureMode { Zo, Exact, Paper }
 public sealed record SelectionSettings(
     SelectionMethod Method, int Pool, int Budget, int Probes, double Epsilon,
     double SparsifyFraction, int SparsifyCount, IReadOnlyList<string>? SmallSources,
-    FeatureMode Feature, CoresetWeighting Weighting, bool SourceBalancing)
+    FeatureMode Feature, CoresetWeighting Weighting, bool SourceBalancing, double LargeReserve)
 {
     public SelectionOptions ToOptions() =>
-        new(Method, SparsifyFraction, SparsifyCount) { Weighting = Weighting, SourceBalancing = SourceBalancing };
+        new(Method, SparsifyFraction, SparsifyCount) { Weighting = Weighting, SourceBalancing = SourceBalancing, LargeReserve = LargeReserve };
 
     /// <summary>Examples trained on per step: b, or all of L for big-batch.</summary>
     public int TrainedPerStep => Method == SelectionMethod.BigBatch ? Pool : Budget;
