@@ -37,6 +37,10 @@ public static class ColmCommand
           colm bench quality [--methods a,b,...] [--seeds N] [--out DIR] [--set colm.key=value]...
               Trains each method x seed on the same model, data, steps and learning rate and writes
               a comparison table (markdown + CSV) and loss plots (PNG); resumes a partly finished one.
+          colm bench matching [--every N] [--pools N] [--out DIR] [--model M --data D] [--set colm.key=value]...
+              Will CoLM help on this model and data? Trains the configured run, and at step 0 and every
+              N steps compares each method's coreset gradient with the whole pool's on the same pools
+              (||g_coreset - g_pool|| / ||g_pool||): matching.md and matching.csv in DIR (default runs/matching).
 
           colm node [--seed-nodes HOST:PORT,...] [--roles coordinator,trainer] [--host ADDR] [--public-host NAME]
                     [--port N] [--devices cpu:N|auto] [--config FILE.conf]... [--set colm.key=value]...
@@ -82,6 +86,7 @@ public static class ColmCommand
                 "bench step" => StepBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench fidelity" => SketchFidelityBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench quality" => await QualityBenchmark.RunAsync(cl, external),
+                "bench matching" => await MatchingBenchmark.RunAsync(cl, external),
                 "data inspect" => DataInspectCommand.Run(cl),
                 "eval" => EvalCommand.Run(cl),
                 "export" => ExportCommand.Run(cl),

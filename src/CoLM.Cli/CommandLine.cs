@@ -53,6 +53,8 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 case "--ranks" or "--sizes" or "--iterations" or "--segment-kib": options[a[2..]] = Value(); break;
                 // Option of `bench cluster`.
                 case "--rounds": options[a[2..]] = Value(); break;
+                // Options of `bench matching`.
+                case "--every" or "--pools": options[a[2..]] = Value(); break;
                 case "--no-in-process": options["no-in-process"] = ""; break;
                 // Set by `colm launch` on the nodes it starts: they ignore Ctrl-C (the launcher
                 // stops them) and exit when the launcher's end of their stdin closes.

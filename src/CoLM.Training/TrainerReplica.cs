@@ -192,6 +192,37 @@ public sealed class TrainerReplica : IDisposable
     }
 
     /// <summary>
+    /// The gradient of the weighted mean loss over these examples, without a step: the whole
+    /// trainable vector (in the all-reduce layout) and the sketch parameter's part of it (the last
+    /// layer's v_proj LoRA-B). Dropout is off, so the same examples always give the same gradient;
+    /// the optimizer's state is untouched. For `colm bench matching`.
+    /// </summary>
+    public (float[] All, float[] Sketch) GradientOf(IReadOnlyList<int> trainIds, IReadOnlyList<float> weights)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(trainIds.Count);
+        using var scope = NewDisposeScope();
+        bool wasTraining = _model.training;
+        _model.eval();
+        try
+        {
+            _optimizer.zero_grad();
+            using var batch = Collate.Build(Rows(_data.Train, trainIds), _data.Tokenizer.PadId, _device);
+            var perExample = TokenLoss.PerExample(_model.forward(batch.Inputs), batch.Targets, batch.Mask);
+            var w = tensor(weights.ToArray(), device: _device);
+            ((perExample * w).sum() / w.sum()).backward();
+            CopyGradients(toBuffer: true);
+            var all = (float[])_gradients.Clone();
+            var sketch = _model.SketchParameter.grad!.to(ScalarType.Float32).cpu().data<float>().ToArray();
+            _optimizer.zero_grad();
+            return (all, sketch);
+        }
+        finally
+        {
+            _model.train(wasTraining);
+        }
+    }
+
+    /// <summary>
     /// Held-out loss and exact match by teacher forcing: the argmax at every target position
     /// equals the target exactly when greedy decoding would reproduce the whole answer (and its
     /// EOS), because each greedy step then sees the same prefix. One batched forward, no loop.
