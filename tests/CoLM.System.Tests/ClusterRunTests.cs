@@ -26,7 +26,7 @@ public sealed class ClusterRunTests : IDisposable
 
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, SameThreads);
         var submit = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
-            .. SetArgs(_tiny.Sets("cluster", [$"colm.train.steps={Steps}", .. SameThreads]))]);
+            .. TinyRun.SetArgs(_tiny.Sets("cluster", [$"colm.train.steps={Steps}", .. SameThreads]))]);
 
         Assert.True(submit.ExitCode == 0, $"exit {submit.ExitCode}\n{submit.Stderr}\nnode 1:\n{nodes.Output(1)}");
         // Two trainer nodes with one device each: the same world size as the local run's two trainers.
@@ -44,7 +44,7 @@ public sealed class ClusterRunTests : IDisposable
 
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, SameThreads);
         var submit = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
-            .. SetArgs(_tiny.Sets("crashed", [$"colm.train.steps={Steps}", "colm.train.fault-injection.crash-at-step=5",
+            .. TinyRun.SetArgs(_tiny.Sets("crashed", [$"colm.train.steps={Steps}", "colm.train.fault-injection.crash-at-step=5",
                 "colm.train.fault-injection.crash-rank=0", .. SameThreads]))]);
 
         Assert.True(submit.ExitCode == 0, $"exit {submit.ExitCode}\n{submit.Stderr}\nnode 1:\n{nodes.Output(1)}");
@@ -67,7 +67,7 @@ public sealed class ClusterRunTests : IDisposable
     {
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, [.. SameThreads, .. QuickDowning]);
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
-            .. SetArgs(_tiny.Sets("killed", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
+            .. TinyRun.SetArgs(_tiny.Sets("killed", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
         var run = _tiny.RunPath("killed");
         await TinyRun.UntilMetricsShow(run, "checkpoint", submit);
 
@@ -93,7 +93,7 @@ public sealed class ClusterRunTests : IDisposable
         const int SigStop = 19, SigCont = 18;
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, [.. SameThreads, .. QuickDowning]);
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
-            .. SetArgs(_tiny.Sets("frozen", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
+            .. TinyRun.SetArgs(_tiny.Sets("frozen", ["colm.train.steps=400", "colm.train.checkpoint-every=3", .. SameThreads]))]);
         var run = _tiny.RunPath("frozen");
         await TinyRun.UntilMetricsShow(run, "checkpoint", submit);
 
@@ -137,7 +137,7 @@ public sealed class ClusterRunTests : IDisposable
     {
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 1, [.. SameThreads, .. QuickDowning]);
         var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
-            .. SetArgs(_tiny.Sets("headless", ["colm.train.steps=2000", .. SameThreads]))]);
+            .. TinyRun.SetArgs(_tiny.Sets("headless", ["colm.train.steps=2000", .. SameThreads]))]);
         await TinyRun.UntilMetricsShow(_tiny.RunPath("headless"), "step", submit);
 
         nodes.Kill(0);
@@ -160,7 +160,7 @@ public sealed class ClusterRunTests : IDisposable
     public async Task Launch_starts_the_nodes_streams_their_output_with_a_prefix_and_stops_them_at_the_end()
     {
         var outcome = await ColmProcess.RunAsync(_tiny.Root, ["launch", "--nodes", "2",
-            .. SetArgs(_tiny.Sets("launched", ["colm.train.steps=3", .. SameThreads]))]);
+            .. TinyRun.SetArgs(_tiny.Sets("launched", ["colm.train.steps=3", .. SameThreads]))]);
 
         Assert.True(outcome.ExitCode == 0, $"exit {outcome.ExitCode}\n{outcome.Stdout}\n{outcome.Stderr}");
         Assert.Contains("[node-0] colm node: node up at", outcome.Stdout);
@@ -185,13 +185,12 @@ public sealed class ClusterRunTests : IDisposable
     public async Task A_cluster_that_cannot_be_reached_is_reported_by_address_within_the_join_timeout()
     {
         var outcome = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", "127.0.0.1:1", "--set", "colm.cluster.join-timeout=3s",
-            .. SetArgs(_tiny.Sets("nowhere"))]);
+            .. TinyRun.SetArgs(_tiny.Sets("nowhere"))]);
 
         Assert.Equal(1, outcome.ExitCode);
         Assert.Contains("could not join the cluster through 127.0.0.1:1", outcome.Stderr);
     }
 
-    private static string[] SetArgs(IEnumerable<string> sets) => [.. sets.SelectMany(s => new[] { "--set", s })];
 
     private static string[] StepLosses(string run) =>
         [.. File.ReadLines(Path.Combine(run, "metrics.jsonl")).Where(l => l.Contains("\"kind\":\"step\""))

@@ -13,10 +13,8 @@ public sealed class MatchingBenchmarkTests : IDisposable
     public async Task Matching_errors_are_reported_for_each_method_at_step_0_and_every_checkpoint_and_big_batch_matches_exactly()
     {
         string outDir = Path.Combine(_tiny.Root, "matching");
-        var args = new List<string> { "bench", "matching", "--quiet", "--every", "2", "--pools", "3", "--out", outDir };
-        foreach (var s in TinyRun.TinySets.Append("colm.train.steps=4")) args.AddRange(["--set", s]);
-
-        var o = await ColmProcess.RunAsync(_tiny.Root, [.. args]);
+        var o = await ColmProcess.RunAsync(_tiny.Root, ["bench", "matching", "--quiet", "--every", "2", "--pools", "3", "--out", outDir,
+            .. TinyRun.SetArgs([.. TinyRun.TinySets, "colm.train.steps=4"])]);
 
         Assert.True(o.ExitCode == 0, o.Stderr);
         var csv = File.ReadAllLines(Path.Combine(outDir, "matching.csv")).Skip(1).Select(l => l.Split(',')).ToArray();

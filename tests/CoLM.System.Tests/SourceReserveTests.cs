@@ -17,7 +17,7 @@ public sealed class SourceReserveTests : IDisposable
     public async Task Small_sources_that_would_fill_the_budget_are_warned_about_sampled_and_counted_per_step()
     {
         string[] sets = _tiny.Sets("crowded", "colm.train.steps=4", "colm.selection.pool=32", "colm.selection.budget=8");
-        var o = await ColmProcess.RunAsync(_tiny.Root, ["train", "--quiet", .. sets.SelectMany(s => new[] { "--set", s })]);
+        var o = await ColmProcess.RunAsync(_tiny.Root, ["train", "--quiet", .. TinyRun.SetArgs(sets)]);
 
         Assert.True(o.ExitCode == 0, o.Stderr);
         Assert.Contains("colm: small sources hold", o.Stderr);
@@ -40,7 +40,7 @@ public sealed class SourceReserveTests : IDisposable
     public async Task A_budget_with_room_for_the_small_sources_gives_no_warning_and_leaves_nothing_out()
     {
         string[] sets = _tiny.Sets("roomy", "colm.train.steps=2", "colm.selection.pool=16", "colm.selection.budget=14");
-        var o = await ColmProcess.RunAsync(_tiny.Root, ["train", "--quiet", .. sets.SelectMany(s => new[] { "--set", s })]);
+        var o = await ColmProcess.RunAsync(_tiny.Root, ["train", "--quiet", .. TinyRun.SetArgs(sets)]);
 
         Assert.True(o.ExitCode == 0, o.Stderr);
         Assert.DoesNotContain("large-source-reserve", o.Stderr);

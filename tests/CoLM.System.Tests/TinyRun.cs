@@ -25,6 +25,9 @@ public sealed class TinyRun : IDisposable
 
     public string RunPath(string name) => Path.Combine(Root, name);
 
+    /// <summary>Settings as `colm` command-line arguments: --set KEY=VALUE for each.</summary>
+    public static string[] SetArgs(IEnumerable<string> sets) => [.. sets.SelectMany(s => new[] { "--set", s })];
+
     public async Task<RunResult> TrainAsync(string name, params string[] extra)
     {
         var plan = RunPlan.Prepare([], Sets(name, extra), null);
