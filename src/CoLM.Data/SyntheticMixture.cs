@@ -6,9 +6,16 @@ namespace CoLM.Data;
 /// </summary>
 public static class SyntheticMixture
 {
-    /// <summary>Names of the synthetic sources, sorted ordinally as DataMixture numbers them.</summary>
+    /// <summary>Names of the default mixture's sources, sorted ordinally as DataMixture numbers them.</summary>
     public static IReadOnlyList<string> SourceNames { get; } =
         SyntheticSkills.All.Select(s => s.Name).Order(StringComparer.Ordinal).ToArray();
+
+    private static IReadOnlyList<SyntheticSkill> SkillsOf(SyntheticMixtureSettings s) => s.Mixture switch
+    {
+        SyntheticMixtureSettings.Skills => SyntheticSkills.All,
+        SyntheticMixtureSettings.PlantedControl => SyntheticSkills.WithPlantedControl,
+        _ => throw new DataFormatException(nameof(s.Mixture), $"unknown synthetic mixture '{s.Mixture}' (skills or planted)"),
+    };
 
     /// <summary>
     /// Returns the train examples (shuffled across sources) and, through heldout, exactly
@@ -17,7 +24,7 @@ public static class SyntheticMixture
     public static IReadOnlyList<RawExample> Generate(SyntheticMixtureSettings s, out IReadOnlyList<RawExample> heldout)
     {
         ArgumentNullException.ThrowIfNull(s);
-        var skills = SyntheticSkills.All;
+        var skills = SkillsOf(s);
         Validate(s, skills);
 
         var counts = TrainCounts(s.TrainExamples, skills);
@@ -87,9 +94,10 @@ public static class SyntheticMixture
     {
         // Held-out first, with distinct prompts, then train rejects those prompts: no leakage.
         var heldPrompts = new HashSet<string>(StringComparer.Ordinal);
+        var drawHeldout = skill.DrawHeldout ?? skill.Draw;
         while (heldPrompts.Count < heldoutCount)
         {
-            var (prompt, target) = skill.Draw(rng);
+            var (prompt, target) = drawHeldout(rng);
             if (heldPrompts.Add(prompt))
             {
                 held.Add(new RawExample(skill.Name, prompt, target, $"synthetic/{skill.Name}/heldout:{heldPrompts.Count}"));

@@ -72,6 +72,45 @@ internal static class SyntheticSkills
         }),
     ];
 
+    /// <summary>
+    /// The planted control: a large source (the default mixture's largest share) made the way
+    /// careless data collection makes one. Half its training examples are copies of 16 prompts;
+    /// the rest are fresh additions (30%) and three rarer operations (min 10%, mul 5%, dbl 5%).
+    /// It is evaluated on the task itself: the four operations equally, never a copied prompt. A
+    /// coreset that sees through the copies (one stands for all 16 clusters' worth) spends its
+    /// budget on the rare operations; a uniform sample spends half of it on copies. If CoLM does not
+    /// beat source-balanced random here, the pipeline is wrong.
+    /// </summary>
+    public static SyntheticSkill Planted { get; } = new("arith.planted", 0.22, 100 * 100 + 100 * 100 + 20 * 10 + 100, rng =>
+    {
+        int u = rng.NextInt(0, 99);
+        if (u < 50)
+        {
+            // Numbers from 100 up: a copy never collides with a fresh or held-out prompt.
+            int k = rng.NextInt(0, 15);
+            return ($"add {100 + k} {7 * k % 16} =", (100 + k + 7 * k % 16).ToString(Inv));
+        }
+        return PlantedOperation(rng, u < 80 ? 0 : u < 90 ? 1 : u < 95 ? 2 : 3);
+    })
+    {
+        DrawHeldout = rng => PlantedOperation(rng, rng.NextInt(0, 3)),
+    };
+
+    /// <summary>The default mixture with <see cref="Planted"/> in place of its largest source.</summary>
+    public static IReadOnlyList<SyntheticSkill> WithPlantedControl { get; } = [Planted, .. All.Skip(1)];
+
+    private static (string Prompt, string Target) PlantedOperation(SplitMix64 rng, int operation)
+    {
+        int a = rng.NextInt(0, 99), b = rng.NextInt(0, 99);
+        return operation switch
+        {
+            0 => ($"add {a} {b} =", (a + b).ToString(Inv)),
+            1 => ($"min {a} {b} =", Math.Min(a, b).ToString(Inv)),
+            2 => ($"mul {a % 20} {b % 10} =", (a % 20 * (b % 10)).ToString(Inv)),
+            _ => ($"dbl {a} =", (2 * a).ToString(Inv)),
+        };
+    }
+
     private static IFormatProvider Inv => System.Globalization.CultureInfo.InvariantCulture;
 
     private static string Word(SplitMix64 rng, string alphabet, int minLength, int maxLength)

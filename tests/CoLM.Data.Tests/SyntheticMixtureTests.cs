@@ -92,4 +92,52 @@ public class SyntheticMixtureTests
         Assert.Equal(10, train.Select(e => e.Source).Distinct().Count());
         Assert.Equal(20, heldout.Count);
     }
+
+    [Fact]
+    public void The_planted_control_replaces_the_largest_source_with_half_copies_and_rare_operations()
+    {
+        var planted = Defaults with { Mixture = SyntheticMixtureSettings.PlantedControl, HeldoutPerSource = 40 };
+        var train = SyntheticMixture.Generate(planted, out var heldout);
+
+        var source = train.Where(e => e.Source == "arith.planted").ToArray();
+        Assert.Equal(880, source.Length); // the share arith.add had
+        Assert.DoesNotContain(train, e => e.Source == "arith.add");
+        var copies = source.Where(e => int.Parse(e.Prompt.Split(' ')[1]) >= 100).ToArray();
+        Assert.InRange(copies.Length, 0.45 * source.Length, 0.55 * source.Length);
+        Assert.Equal(16, copies.Select(e => e.Prompt).Distinct().Count());
+        double Share(string op) => source.Count(e => e.Prompt.StartsWith(op + " ", StringComparison.Ordinal)) / (double)source.Length;
+        Assert.InRange(Share("min"), 0.07, 0.13);
+        Assert.InRange(Share("mul"), 0.03, 0.07);
+        Assert.InRange(Share("dbl"), 0.03, 0.07);
+
+        // Evaluated on the task, not on the copies: each operation about a quarter, no copied prompt, no train prompt.
+        var held = heldout.Where(e => e.Source == "arith.planted").ToArray();
+        Assert.Equal(40, held.Length);
+        Assert.All(["add", "min", "mul", "dbl"], op => Assert.InRange(held.Count(e => e.Prompt.StartsWith(op + " ", StringComparison.Ordinal)), 4, 18));
+        Assert.DoesNotContain(held, e => copies.Any(c => c.Prompt == e.Prompt));
+        var trainPrompts = source.Select(e => e.Prompt).ToHashSet();
+        Assert.DoesNotContain(held, e => trainPrompts.Contains(e.Prompt));
+        Assert.All(held.Concat(source), e => Assert.True(Answers(e.Prompt) == e.Target, e.Prompt));
+    }
+
+    [Fact]
+    public void An_unknown_mixture_name_is_refused_by_name()
+    {
+        var e = Assert.Throws<DataFormatException>(() => SyntheticMixture.Generate(Defaults with { Mixture = "nope" }, out _));
+        Assert.Equal("Mixture", e.Origin);
+    }
+
+    /// <summary>The planted source's answers, computed independently of the generator.</summary>
+    private static string Answers(string prompt)
+    {
+        var p = prompt.Split(' ');
+        int a = int.Parse(p[1]);
+        return p[0] switch
+        {
+            "add" => (a + int.Parse(p[2])).ToString(),
+            "min" => Math.Min(a, int.Parse(p[2])).ToString(),
+            "mul" => (a * int.Parse(p[2])).ToString(),
+            _ => (2 * a).ToString(),
+        };
+    }
 }

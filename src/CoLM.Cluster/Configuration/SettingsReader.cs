@@ -55,7 +55,8 @@ public static class SettingsReader
             new JsonlFields(Str(c, "colm.data.fields.source"), Str(c, "colm.data.fields.prompt"), Str(c, "colm.data.fields.target")),
             Positive(c, "colm.data.max-length"), Positive(c, "colm.data.heldout-per-source"),
             new SyntheticMixtureSettings(Positive(c, "colm.data.synthetic.train-examples"),
-                Positive(c, "colm.data.heldout-per-source"), Long(c, "colm.data.synthetic.seed")),
+                Positive(c, "colm.data.heldout-per-source"), Long(c, "colm.data.synthetic.seed"),
+                OneOf(c, "colm.data.synthetic.mixture", SyntheticMixtureSettings.Skills, SyntheticMixtureSettings.PlantedControl)),
             OneOf(c, "colm.data.prompt-template", "auto", "alpaca", "none"))
         {
             Format = OneOf(c, "colm.data.format", "auto", "math", "classification"),
