@@ -36,7 +36,7 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 case "--quiet" or "-q": quiet = true; break;
                 case "--help" or "-h": help = true; break;
                 // Options of `bench quality`.
-                case "--methods" or "--seeds" or "--out" or "--target-loss": options[a[2..]] = Value(); break;
+                case "--methods" or "--seeds" or "--out" or "--target-loss" or "--lr": options[a[2..]] = Value(); break;
                 // Options of `eval`.
                 case "--max-new-tokens" or "--task" or "--labels" or "--dtype": options[a[2..]] = Value(); break;
                 case "--adapter": sets.Add("colm.model.adapter=" + Value()); break;

@@ -9,9 +9,11 @@ using CoLM.Telemetry;
 namespace CoLM.Cli.Quality;
 
 /// <summary>
-/// `colm bench quality`: every variant x seed trained on the same model, data, step count and
-/// learning rate through the normal run path, one after another in this process. Each finished
-/// run leaves quality.json in its run directory, so an interrupted comparison resumes where it
+/// `colm bench quality`: every variant x seed (x learning rate, with --lr) trained on the same
+/// model, data and step count through the normal run path, one after another in this process.
+/// With a learning-rate grid each arm is reported at its own best rate (lowest mean final
+/// held-out loss over the seeds), so no arm loses for a rate tuned to another. Each finished run
+/// leaves quality.json in its run directory, so an interrupted comparison resumes where it
 /// stopped; a run without it is started again from scratch.
 /// </summary>
 public static class QualityBenchmark
@@ -22,7 +24,7 @@ public static class QualityBenchmark
     {
         var o = cl.Options;
         string outDir = Path.GetFullPath(o.GetValueOrDefault("out", DefaultOut));
-        int seeds = ParseInt(o.GetValueOrDefault("seeds", "3"), "--seeds");
+        int seeds = ParseInt(o.GetValueOrDefault("seeds", "5"), "--seeds");
         double targetLoss = ParseDouble(o.GetValueOrDefault("target-loss", "2.0"), "--target-loss");
         var baseSettings = SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
         var all = QualityVariant.Defaults(baseSettings.Selection.Budget);
@@ -33,17 +35,22 @@ public static class QualityBenchmark
                 .ToArray()
             : all.ToArray();
 
+        // No --lr: the configured rate, and run names without it (so older comparisons resume).
+        double[]? grid = o.TryGetValue("lr", out var rates) ? ParseRates(rates) : null;
+        double[] lrs = grid ?? [baseSettings.Train.LearningRate];
         Directory.CreateDirectory(outDir);
         var results = new List<QualityResult>();
-        int total = variants.Length * seeds, index = 0;
-        Console.WriteLine($"colm bench quality: {variants.Length} variants x {seeds} seeds, {baseSettings.Train.Steps} steps each, output {outDir}");
+        int total = variants.Length * seeds * lrs.Length, index = 0;
+        Console.WriteLine($"colm bench quality: {variants.Length} variants x {seeds} seeds" + (grid is null ? "" : $" x {lrs.Length} learning rates") +
+                          $", {baseSettings.Train.Steps} steps each, output {outDir}");
         await WarmUpAsync(outDir, cl, stop);
         foreach (var variant in variants)
+        foreach (double lr in lrs)
         {
             for (long seed = 1; seed <= seeds; seed++)
             {
                 index++;
-                string name = $"{variant.Name}-seed{seed}";
+                string name = grid is null ? $"{variant.Name}-seed{seed}" : $"{variant.Name}-lr{lr.ToString("R", CultureInfo.InvariantCulture)}-seed{seed}";
                 string runDir = Path.Combine(outDir, "runs", name);
                 var saved = Path.Combine(runDir, "quality.json");
                 if (File.Exists(saved))
@@ -54,7 +61,7 @@ public static class QualityBenchmark
                 }
                 if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
                 stop.ThrowIfCancellationRequested();
-                var result = await RunOneAsync(variant, seed, name, outDir, cl, stop);
+                var result = await RunOneAsync(variant, seed, grid is null ? null : lr, name, outDir, cl, stop);
                 File.WriteAllText(saved, JsonSerializer.Serialize(result));
                 results.Add(result);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -62,7 +69,8 @@ public static class QualityBenchmark
             }
         }
 
-        var report = new QualityReport(variants, results, targetLoss, baseSettings);
+        var (best, tuning) = grid is null ? (results, null) : BestRatePerArm(variants, results);
+        var report = new QualityReport(variants, best, targetLoss, baseSettings) { Tuning = tuning };
         report.Write(outDir);
         Console.WriteLine();
         Console.WriteLine(File.ReadAllText(Path.Combine(outDir, QualityReport.TableFile)));
@@ -70,13 +78,40 @@ public static class QualityBenchmark
         return ColmCommand.Ok;
     }
 
-    private static async Task<QualityResult> RunOneAsync(QualityVariant variant, long seed, string name, string outDir,
+    /// <summary>Each arm's runs at the rate with its lowest mean final held-out loss, and a line per arm saying what was tried.</summary>
+    private static (List<QualityResult> Best, string Tuning) BestRatePerArm(IReadOnlyList<QualityVariant> variants, List<QualityResult> results)
+    {
+        var best = new List<QualityResult>();
+        var lines = new List<string>();
+        foreach (var variant in variants)
+        {
+            var byRate = results.Where(r => r.Variant == variant.Name).GroupBy(r => r.LearningRate)
+                .Select(g => (Rate: g.Key, Loss: g.Average(r => r.Final.MeanLoss), Runs: g.ToList())).OrderBy(x => x.Rate).ToList();
+            if (byRate.Count == 0) continue;
+            var winner = byRate.MinBy(x => x.Loss);
+            best.AddRange(winner.Runs);
+            lines.Add($"| {variant.Description} | " + string.Join(", ", byRate.Select(x =>
+                string.Create(CultureInfo.InvariantCulture, $"{x.Rate:R}: {x.Loss:0.000}{(x.Rate == winner.Rate ? " (best)" : "")}"))) + " |");
+        }
+        return (best, string.Join('\n', lines));
+    }
+
+    private static double[] ParseRates(string text)
+    {
+        var rates = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && double.IsFinite(v)
+                ? v : throw new UsageException($"--lr: expected positive numbers separated by commas, got '{t}'"))
+            .Distinct().ToArray();
+        return rates.Length > 0 ? rates : throw new UsageException("--lr: give at least one learning rate, e.g. --lr 1e-3,3e-3,6e-3");
+    }
+
+    private static async Task<QualityResult> RunOneAsync(QualityVariant variant, long seed, double? lr, string name, string outDir,
         CommandLine cl, CancellationToken stop)
     {
         string[] sets =
         [
             .. cl.Sets, .. variant.Sets, $"colm.run.seed={seed}", $"colm.run.root={Path.Combine(outDir, "runs")}",
-            $"colm.run.name={name}",
+            $"colm.run.name={name}", .. lr is { } rate ? [string.Create(CultureInfo.InvariantCulture, $"colm.train.learning-rate={rate:R}")] : Array.Empty<string>(),
         ];
         var plan = RunPlan.Prepare(cl.ConfigFiles, sets, null);
         GC.Collect();
@@ -89,7 +124,7 @@ public static class QualityBenchmark
         long peak = Math.Max(0, PeakMemory.PeakBytes() - baseline);
         if (result.State != "completed")
             throw new QualityRunFailedException($"{name} {result.State}: {result.Error ?? "stopped"} (run directory {plan.Run.Path})");
-        return new QualityResult(variant.Name, seed, wall, peak, QualityResult.ReadEvals(plan.Run.MetricsFile));
+        return new QualityResult(variant.Name, seed, wall, peak, QualityResult.ReadEvals(plan.Run.MetricsFile), plan.Settings.Train.LearningRate);
     }
 
     /// <summary>

@@ -11,6 +11,9 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
+    /// <summary>With a learning-rate grid: one table row per arm, each rate tried with its mean final held-out loss.</summary>
+    public string? Tuning { get; init; }
+
     public void Write(string outDir)
     {
         var sources = results.SelectMany(r => r.Final.Accuracy.Keys).Distinct().Order(StringComparer.Ordinal).ToArray();
@@ -26,7 +29,8 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
     {
         var sb = new StringBuilder();
         int seeds = results.Select(r => r.Seed).Distinct().Count();
-        sb.AppendLine($"{settings.Train.Steps} steps, learning rate {settings.Train.LearningRate.ToString(Inv)}, {settings.Train.Trainers} trainers, " +
+        string rate = Tuning is null ? $"learning rate {settings.Train.LearningRate.ToString(Inv)}" : "each arm at its best learning rate (below)";
+        sb.AppendLine($"{settings.Train.Steps} steps, {rate}, {settings.Train.Trainers} trainers, " +
                       $"{seeds} seeds (mean +- std); held-out exact match in %; steps to loss = first evaluation (every {settings.Train.EvalEvery} steps) at or below {targetLoss.ToString(Inv)}.");
         sb.AppendLine();
         sb.AppendLine("| variant | avg exact match | final held-out loss | peak memory above baseline (MiB) | wall time (s) | steps to loss | " +
@@ -43,19 +47,88 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
             sb.Append($"{MeanStd(runs.Select(r => r.WallSeconds), "0")} | {reached} | ");
             sb.AppendLine(string.Join(" | ", sources.Select(s => MeanStd(runs.Select(r => 100 * r.Final.Accuracy.GetValueOrDefault(s)), "0.0"))) + " |");
         }
+        AppendPairedDifferences(sb);
+        if (Tuning is not null)
+        {
+            sb.AppendLine();
+            sb.AppendLine("Learning rates tried per arm (mean final held-out loss over the seeds); the best one is reported above:");
+            sb.AppendLine();
+            sb.AppendLine("| variant | rates |");
+            sb.AppendLine("|---|---|");
+            sb.AppendLine(Tuning);
+        }
         return sb.ToString();
     }
+
+    /// <summary>The arms every other is judged against: random at 2b, and source-balanced random at b.</summary>
+    private static readonly string[] References = ["random-2b", "sbr-b"];
+
+    /// <summary>
+    /// Each arm minus a reference arm, paired by seed (the same seed draws the same pool sequence
+    /// for arms with the same pool size): mean and 95% interval with Student's t, since the seeds are few.
+    /// </summary>
+    private void AppendPairedDifferences(StringBuilder sb)
+    {
+        var groups = Groups().ToArray();
+        foreach (var reference in References)
+        {
+            var refRuns = groups.FirstOrDefault(g => g.Variant.Name == reference).Runs;
+            if (refRuns is null) continue;
+            var others = groups.Where(g => g.Variant.Name != reference).ToArray();
+            if (others.Length == 0) continue;
+            string refName = groups.First(g => g.Variant.Name == reference).Variant.Description;
+            sb.AppendLine();
+            sb.AppendLine($"Paired difference against {refName} (same seeds; mean and 95% interval, Student's t; " +
+                          "held-out loss below 0 and exact match above 0 favour the arm; an interval that excludes 0 is marked *):");
+            sb.AppendLine();
+            sb.AppendLine("| variant | seeds | held-out loss difference | exact match difference (points) |");
+            sb.AppendLine("|---|---:|---:|---:|");
+            foreach (var (variant, runs) in others)
+            {
+                var pairs = runs.Join(refRuns, r => r.Seed, r => r.Seed, (a, b) => (A: a.Final, B: b.Final)).ToArray();
+                if (pairs.Length < 2) continue;
+                sb.AppendLine($"| {variant.Description} | {pairs.Length} | {Interval(pairs.Select(p => p.A.MeanLoss - p.B.MeanLoss), "0.000")} | " +
+                              $"{Interval(pairs.Select(p => 100 * (p.A.MeanAccuracy - p.B.MeanAccuracy)), "0.0")} |");
+            }
+        }
+    }
+
+    /// <summary>"mean [low, high]" of a 95% Student-t interval, with * when it excludes 0.</summary>
+    public static string Interval(IEnumerable<double> values, string format)
+    {
+        var xs = values.ToArray();
+        double mean = xs.Average();
+        double sd = Math.Sqrt(xs.Sum(x => (x - mean) * (x - mean)) / (xs.Length - 1));
+        double half = StudentT975(xs.Length - 1) * sd / Math.Sqrt(xs.Length);
+        string mark = mean - half > 0 || mean + half < 0 ? " *" : "";
+        return $"{mean.ToString(format, Inv)} [{(mean - half).ToString(format, Inv)}, {(mean + half).ToString(format, Inv)}]{mark}";
+    }
+
+    /// <summary>The 97.5% quantile of Student's t with <paramref name="df"/> degrees of freedom (table to 30, then the normal's).</summary>
+    public static double StudentT975(int df) => df switch
+    {
+        < 1 => throw new ArgumentOutOfRangeException(nameof(df)),
+        <= 30 => T975[df - 1],
+        _ => 1.96,
+    };
+
+    private static readonly double[] T975 =
+    [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+        2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+        2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
 
     private string Csv(string[] sources)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("variant,seed,avg_exact_match,final_heldout_loss,peak_bytes_above_baseline,wall_seconds,steps_to_target_loss," +
+        sb.AppendLine("variant,seed,learning_rate,avg_exact_match,final_heldout_loss,peak_bytes_above_baseline,wall_seconds,steps_to_target_loss," +
                       string.Join(',', sources.Select(s => "exact_match:" + s)));
         foreach (var (variant, runs) in Groups())
             foreach (var r in runs)
                 sb.AppendLine(string.Join(',', new[]
                 {
-                    variant.Name, r.Seed.ToString(Inv), r.Final.MeanAccuracy.ToString("0.####", Inv), r.Final.MeanLoss.ToString("0.####", Inv),
+                    variant.Name, r.Seed.ToString(Inv), r.LearningRate.ToString("R", Inv), r.Final.MeanAccuracy.ToString("0.####", Inv), r.Final.MeanLoss.ToString("0.####", Inv),
                     r.PeakBytesAboveBaseline.ToString(Inv), r.WallSeconds.ToString("0.##", Inv), r.StepsToLoss(targetLoss)?.ToString(Inv) ?? "",
                 }.Concat(sources.Select(s => r.Final.Accuracy.GetValueOrDefault(s).ToString("0.####", Inv)))));
         return sb.ToString();

@@ -6,7 +6,9 @@ namespace CoLM.Cli.Quality;
 public sealed record EvalPoint(long Step, double ElapsedSeconds, double MeanLoss, double MeanAccuracy, IReadOnlyDictionary<string, double> Accuracy);
 
 /// <summary>What one (variant, seed) run produced; saved beside the run so a comparison can resume.</summary>
-public sealed record QualityResult(string Variant, long Seed, double WallSeconds, long PeakBytesAboveBaseline, IReadOnlyList<EvalPoint> Evals)
+/// <param name="LearningRate">The peak learning rate of the run (0 in results saved before it was recorded).</param>
+public sealed record QualityResult(string Variant, long Seed, double WallSeconds, long PeakBytesAboveBaseline, IReadOnlyList<EvalPoint> Evals,
+    double LearningRate = 0)
 {
     public EvalPoint Final => Evals[^1];
 

@@ -6,7 +6,8 @@ public sealed record QualityVariant(string Name, string Description, IReadOnlyLi
     /// <summary>
     /// The default comparison (the paper's, in miniature): plain random batches at b, 2b and 4b;
     /// source-balanced random at b; CoLM at b from pools of 2b and 4b; the reference's `paper`
-    /// mode; and the online batch selection baselines, all at b from a pool of 2b.
+    /// mode; CoLM's alternatives (K = 16 and 64 probes, exact features, medoid weights); and the
+    /// online batch selection baselines, all at b from a pool of 2b.
     /// </summary>
     public static IReadOnlyList<QualityVariant> Defaults(int b) =>
     [
@@ -16,6 +17,10 @@ public sealed record QualityVariant(string Name, string Description, IReadOnlyLi
         new("sbr-b", $"source-balanced random {b} of {2 * b}", Pick("source-balanced-random", b, 2 * b)),
         new("colm-b-of-2b", $"CoLM {b} of {2 * b}", Pick("colm", b, 2 * b)),
         new("colm-b-of-4b", $"CoLM {b} of {4 * b}", Pick("colm", b, 4 * b)),
+        new("colm-k16-b-of-2b", $"CoLM K=16 {b} of {2 * b}", [.. Pick("colm", b, 2 * b), "colm.selection.probes=16"]),
+        new("colm-k64-b-of-2b", $"CoLM K=64 {b} of {2 * b}", [.. Pick("colm", b, 2 * b), "colm.selection.probes=64"]),
+        new("colm-exact-b-of-2b", $"CoLM exact features {b} of {2 * b}", [.. Pick("colm", b, 2 * b), "colm.selection.feature=exact"]),
+        new("colm-medoid-b-of-2b", $"CoLM medoid weights {b} of {2 * b}", [.. Pick("colm", b, 2 * b), "colm.selection.weights=medoid"]),
         new("paper-b-of-2b", $"CoLM paper mode (K=1, fixed z) {b} of {2 * b}", [.. Pick("colm", b, 2 * b), "colm.selection.feature=paper"]),
         new("big-loss-b-of-2b", $"big loss {b} of {2 * b}", Pick("big-loss", b, 2 * b)),
         new("small-loss-b-of-2b", $"small loss {b} of {2 * b}", Pick("small-loss", b, 2 * b)),
