@@ -32,7 +32,7 @@ public static class StepBenchmark
 
         using var group = new InProcessCollectiveGroup(world, settings.Cluster.CollectiveTimeout);
         using var replicas = new ReplicaSet(world, r => new TrainerReplica(settings, data, r, group.ForRank(r), FaultInjector.None));
-        var small = SmallSources.BelowMeanSize(data.TrainCountPerSource);
+        var small = SmallSourceShare.Flags(settings.Selection, data);
         var selector = new CoresetSelector(settings.Selection.ToOptions(), small, replicas.Items[0].SketchDimension);
         var sampler = new PoolSampler(data.Train.Count, settings.Run.Seed);
         long step = 0;

@@ -92,22 +92,22 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         try
         {
             _isSmallSource = Hosting.SmallSourceShare.Flags(s.Selection, ctx.Data);
-        _sketchWidth = TrainerReplica.SketchWidth(s);
-        _selector = new CoresetSelector(s.Selection.ToOptions(), _isSmallSource, featureDim: _sketchWidth);
-        _sampler = new PoolSampler(ctx.Data.Train.Count, s.Run.Seed);
+            _sketchWidth = TrainerReplica.SketchWidth(s);
+            _selector = new CoresetSelector(s.Selection.ToOptions(), _isSmallSource, featureDim: _sketchWidth);
+            _sampler = new PoolSampler(ctx.Data.Train.Count, s.Run.Seed);
             _checkpoints = new CheckpointStore(ctx.Run, s.Train.KeepCheckpoints);
-        if (ctx.ResumeFrom is { } resume)
-        {
-            var (state, normalizer) = CheckpointStore.Load(resume);
-            if (state.Method != s.Selection.Method.ToString())
-                throw new RunDirectoryException(resume.Directory, $"written by a {state.Method} run, this run is {s.Selection.Method}");
-            _step = state.Step;
-            _sampler.Restore(CheckpointStore.Sampler(state));
-            _selector.RestoreNormalizer(normalizer);
-            _baseline = new Dictionary<string, SourceScore>(state.Baseline);
-            _before = ToReport(0, _baseline);
-            _runClockOffsetSteps = state.Step;
-        }
+            if (ctx.ResumeFrom is { } resume)
+            {
+                var (state, normalizer) = CheckpointStore.Load(resume);
+                if (state.Method != s.Selection.Method.ToString())
+                    throw new RunDirectoryException(resume.Directory, $"written by a {state.Method} run, this run is {s.Selection.Method}");
+                _step = state.Step;
+                _sampler.Restore(CheckpointStore.Sampler(state));
+                _selector.RestoreNormalizer(normalizer);
+                _baseline = new Dictionary<string, SourceScore>(state.Baseline);
+                _before = ToReport(0, _baseline);
+                _runClockOffsetSteps = state.Step;
+            }
         }
         catch (Exception e)
         {
