@@ -23,6 +23,7 @@ public sealed class QualityBenchmarkTests : IDisposable
         Assert.Contains("| random 8 |", table);
         Assert.Contains("| CoLM 8 of 16 |", table);
         Assert.Contains("arith.add", table);
+        Assert.Contains("Final held-out loss per source", table);
         var csv = File.ReadAllLines(Path.Combine(outDir, QualityReport.CsvFile));
         Assert.Equal(5, csv.Length);
         Assert.All(csv.Skip(1), row => Assert.Equal("0", row.Split(',')[7])); // target loss 9 is met at step 0

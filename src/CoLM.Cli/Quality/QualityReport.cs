@@ -47,6 +47,7 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
             sb.Append($"{MeanStd(runs.Select(r => r.WallSeconds), "0")} | {reached} | ");
             sb.AppendLine(string.Join(" | ", sources.Select(s => MeanStd(runs.Select(r => 100 * r.Final.Accuracy.GetValueOrDefault(s)), "0.0"))) + " |");
         }
+        AppendLossPerSource(sb, sources);
         AppendPairedDifferences(sb);
         if (Tuning is not null)
         {
@@ -58,6 +59,21 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
             sb.AppendLine(Tuning);
         }
         return sb.ToString();
+    }
+
+    /// <summary>Final held-out loss per source: where exact match is all zeros at this scale, the loss still shows what an arm learned.</summary>
+    private void AppendLossPerSource(StringBuilder sb, string[] sources)
+    {
+        var groups = Groups().Where(g => g.Runs.All(r => r.Final.Loss is not null)).ToArray();
+        if (groups.Length == 0) return;
+        sb.AppendLine();
+        sb.AppendLine("Final held-out loss per source (mean +- std):");
+        sb.AppendLine();
+        sb.AppendLine("| variant | " + string.Join(" | ", sources) + " |");
+        sb.AppendLine("|---|" + string.Concat(sources.Select(_ => "---:|")));
+        foreach (var (variant, runs) in groups)
+            sb.AppendLine($"| {variant.Description} | " +
+                          string.Join(" | ", sources.Select(s => MeanStd(runs.Select(r => r.Final.Loss!.GetValueOrDefault(s, double.NaN)), "0.000"))) + " |");
     }
 
     /// <summary>The arms every other is judged against: random at 2b, and source-balanced random at b.</summary>

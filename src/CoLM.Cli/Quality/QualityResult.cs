@@ -3,7 +3,9 @@ using System.Text.Json;
 namespace CoLM.Cli.Quality;
 
 /// <summary>One evaluation of a finished run: step, wall time since the run started, scores.</summary>
-public sealed record EvalPoint(long Step, double ElapsedSeconds, double MeanLoss, double MeanAccuracy, IReadOnlyDictionary<string, double> Accuracy);
+/// <param name="Loss">Held-out loss per source (null in results saved before it was recorded).</param>
+public sealed record EvalPoint(long Step, double ElapsedSeconds, double MeanLoss, double MeanAccuracy, IReadOnlyDictionary<string, double> Accuracy,
+    IReadOnlyDictionary<string, double>? Loss = null);
 
 /// <summary>What one (variant, seed) run produced; saved beside the run so a comparison can resume.</summary>
 /// <param name="LearningRate">The peak learning rate of the run (0 in results saved before it was recorded).</param>
@@ -23,10 +25,11 @@ public sealed record QualityResult(string Variant, long Seed, double WallSeconds
             using var doc = JsonDocument.Parse(line);
             var root = doc.RootElement;
             if (root.GetProperty("kind").GetString() != "eval") continue;
-            var accuracy = root.GetProperty("sources").EnumerateObject()
-                .ToDictionary(p => p.Name, p => p.Value.GetProperty("accuracy").GetDouble());
+            var sources = root.GetProperty("sources").EnumerateObject().ToArray();
+            var accuracy = sources.ToDictionary(p => p.Name, p => p.Value.GetProperty("accuracy").GetDouble());
+            var loss = sources.ToDictionary(p => p.Name, p => p.Value.GetProperty("loss").GetDouble());
             evals.Add(new EvalPoint(root.GetProperty("step").GetInt64(), root.GetProperty("elapsedSeconds").GetDouble(),
-                root.GetProperty("meanLoss").GetDouble(), root.GetProperty("meanAccuracy").GetDouble(), accuracy));
+                root.GetProperty("meanLoss").GetDouble(), root.GetProperty("meanAccuracy").GetDouble(), accuracy, loss));
         }
         return evals;
     }
