@@ -34,6 +34,10 @@ public static class ColmCommand
           colm data inspect FILE.jsonl [--set colm.data.fields.source=...] [--set colm.data.max-length=N]
               Sources, counts, which are small, token length percentiles and how many examples
               would be truncated (with --model, that folder's tokenizer; the Alpaca template as a run applies it).
+          colm pretrain [--out DIR] [--set colm.pretrain.steps=N] [--set colm.model.dim=N]...
+              Pretrains the built-in decoder on every weight over a broad synthetic corpus and saves it as
+              a Hugging Face Llama folder (default models/colm-base) to fine-tune with
+              `colm train --model DIR --set colm.model.tokenizer=char`.
           colm bench quality [--methods a,b,...] [--seeds N] [--out DIR] [--set colm.key=value]...
               Trains each method x seed on the same model, data, steps and learning rate and writes
               a comparison table (markdown + CSV) and loss plots (PNG); resumes a partly finished one.
@@ -90,6 +94,7 @@ public static class ColmCommand
                 "data inspect" => DataInspectCommand.Run(cl),
                 "eval" => EvalCommand.Run(cl),
                 "export" => ExportCommand.Run(cl),
+                "pretrain" => PretrainCommand.Run(cl, external),
                 _ => throw new UsageException($"unknown command '{cl.Verb}'"),
             };
         }

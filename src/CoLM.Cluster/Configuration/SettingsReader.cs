@@ -111,7 +111,10 @@ public static class SettingsReader
             Str(c, "colm.telemetry.file"), Duration(c, "colm.telemetry.metric-interval"),
             NonEmpty(c, "colm.telemetry.prometheus-host"), Port(c, "colm.telemetry.prometheus-port"));
 
-        return new ColmSettings(run, model, data, selection, train, cluster, telemetry);
+        var pretrain = new PretrainSettings(Positive(c, "colm.pretrain.steps"), Positive(c, "colm.pretrain.batch-size"),
+            PositiveDouble(c, "colm.pretrain.learning-rate"), Long(c, "colm.pretrain.corpus-seed"));
+
+        return new ColmSettings(run, model, data, selection, train, cluster, telemetry) { Pretrain = pretrain };
     }
 
     private static T Get<T>(Config c, string path, string expected, Func<T> read)

@@ -12,7 +12,14 @@ public sealed record ColmSettings(
     SelectionSettings Selection,
     TrainSettings Train,
     ClusterSettings Cluster,
-    TelemetrySettings Telemetry);
+    TelemetrySettings Telemetry)
+{
+    /// <summary>colm.pretrain: only `colm pretrain` reads it.</summary>
+    public PretrainSettings Pretrain { get; init; } = new(2000, 32, 0.002, 11);
+}
+
+/// <summary>`colm pretrain`: full-parameter next-token training of the built-in decoder on <see cref="Data.PretrainCorpus"/>.</summary>
+public sealed record PretrainSettings(int Steps, int BatchSize, double LearningRate, long CorpusSeed);
 
 public sealed record RunSettings(string Root, string Name, long Seed);
 
