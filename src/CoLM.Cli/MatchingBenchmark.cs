@@ -19,6 +19,9 @@ namespace CoLM.Cli;
 /// last layer's v_proj LoRA-B (the part the sketch looks at). A coreset method earns its keep when
 /// its error is below source-balanced random and random at the same b.
 ///
+/// Beside the errors: the share of each coreset made of repeated examples (token sequences that
+/// occur more than once in the training data), which shows whether a method sees through copies.
+///
 /// The selection is the run's own selector (<see cref="CoresetSelector"/>, the normaliser history
 /// restored from each checkpoint); every pool row is sketched, where a run sketches only the rows
 /// its method looks at. Gradients are taken with dropout off, so they depend only on the examples.
@@ -49,6 +52,7 @@ public static class MatchingBenchmark
         var data = plan.Data;
         var small = SmallSourceShare.Flags(s.Selection, data);
         var methods = Methods(s.Selection.Method);
+        bool[] repeated = RepeatedExamples(data);
         var rows = new List<Row>();
         TorchSharp.torch.set_num_threads(Environment.ProcessorCount);
         using var group = new InProcessCollectiveGroup(1, s.Cluster.CollectiveTimeout);
@@ -63,7 +67,7 @@ public static class MatchingBenchmark
                 normalizer = CheckpointStore.Load(at).Normalizer;
             }
             long step = at?.Step ?? 0;
-            rows.AddRange(MeasureAt(step, replica, s, data, small, methods, normalizer, pools));
+            rows.AddRange(MeasureAt(step, replica, s, data, small, methods, normalizer, pools, repeated));
             Console.WriteLine($"colm bench matching: step {step} measured");
         }
 
@@ -81,10 +85,28 @@ public static class MatchingBenchmark
     private static SelectionMethod[] Methods(SelectionMethod configured) =>
         [.. new[] { configured, SelectionMethod.SourceBalancedRandom, SelectionMethod.Random, SelectionMethod.BigBatch }.Distinct()];
 
-    private sealed record Row(long Step, int Pool, string Method, int Trained, double WholeError, double SketchError);
+    private sealed record Row(long Step, int Pool, string Method, int Trained, double WholeError, double SketchError, double RepeatedShare);
+
+    /// <summary>
+    /// Per training example: does its token sequence occur more than once in the training data?
+    /// Reads every training example once (64-bit FNV-1a of the tokens; a collision only miscounts).
+    /// </summary>
+    private static bool[] RepeatedExamples(DataMixture data)
+    {
+        var hashes = new ulong[data.Train.Count];
+        var counts = new Dictionary<ulong, int>();
+        for (int id = 0; id < hashes.Length; id++)
+        {
+            ulong h = 0xCBF29CE484222325UL;
+            foreach (int t in data.Train[id].Tokens) h = unchecked((h ^ (uint)t) * 0x100000001B3UL);
+            hashes[id] = h;
+            counts[h] = counts.GetValueOrDefault(h) + 1;
+        }
+        return [.. hashes.Select(h => counts[h] > 1)];
+    }
 
     private static IEnumerable<Row> MeasureAt(long step, TrainerReplica replica, ColmSettings s, DataMixture data, bool[] small,
-        SelectionMethod[] methods, NormalizerState? normalizer, int pools)
+        SelectionMethod[] methods, NormalizerState? normalizer, int pools, bool[] repeated)
     {
         var sel = s.Selection;
         var kind = sel.Feature == FeatureMode.Exact ? SketchKind.Exact : SketchKind.ZerothOrder;
@@ -109,7 +131,8 @@ public static class MatchingBenchmark
                 var chosen = selector.Select(poolSketch, budget, ProbeDirections.SeedForStep(s.Run.Seed ^ 0x5E1EC7, 1_000_000 + p));
                 var (all, sketchGrad) = replica.GradientOf(chosen.ExampleIds, chosen.Weights);
                 yield return new Row(step, p, SelectionMethods.Name(method), chosen.ExampleIds.Length,
-                    RelativeError(all, poolAll), RelativeError(sketchGrad, poolSketchGrad));
+                    RelativeError(all, poolAll), RelativeError(sketchGrad, poolSketchGrad),
+                    chosen.ExampleIds.Count(id => repeated[id]) / (double)chosen.ExampleIds.Length);
             }
         }
     }
@@ -141,17 +164,18 @@ public static class MatchingBenchmark
         sb.AppendLine($"# Gradient matching: ||g_coreset - g_pool|| / ||g_pool|| (L = {s.Selection.Pool}, b = {s.Selection.Budget}, {pools} pools per step)");
         sb.AppendLine();
         sb.AppendLine($"Trained with {SelectionMethods.Name(s.Selection.Method)} (feature {s.Selection.Feature.ToString().ToLowerInvariant()}, K = {s.Selection.EffectiveProbes}), measured at step 0 and every {every} steps. " +
-                      "Mean +- 1.96 standard errors over pools (a normal-approximation 95% interval; few pools make it rough). Lower is a better match; big-batch trains on the whole pool, so its error is 0 by construction.");
+                      "Mean +- 1.96 standard errors over pools (a normal-approximation 95% interval; few pools make it rough). Lower is a better match; big-batch trains on the whole pool, so its error is 0 by construction. " +
+                      "Repeated examples: the share of the coreset whose token sequence occurs more than once in the training data (big-batch: the pool's own share).");
         sb.AppendLine();
-        sb.AppendLine("| step | method | examples | whole LoRA gradient | last-layer v_proj LoRA-B |");
-        sb.AppendLine("|---:|---|---:|---:|---:|");
+        sb.AppendLine("| step | method | examples | whole LoRA gradient | last-layer v_proj LoRA-B | repeated examples |");
+        sb.AppendLine("|---:|---|---:|---:|---:|---:|");
         foreach (var stepRows in rows.GroupBy(r => r.Step))
             foreach (var m in methods.Select(SelectionMethods.Name))
             {
                 var mr = stepRows.Where(r => r.Method == m).ToList();
                 var (w, wh) = MeanCi([.. mr.Select(r => r.WholeError)]);
                 var (v, vh) = MeanCi([.. mr.Select(r => r.SketchError)]);
-                sb.AppendLine($"| {stepRows.Key} | {m} | {mr[0].Trained} | {F(w)} +- {F(wh)} | {F(v)} +- {F(vh)} |");
+                sb.AppendLine($"| {stepRows.Key} | {m} | {mr[0].Trained} | {F(w)} +- {F(wh)} | {F(v)} +- {F(vh)} | {100 * mr.Average(r => r.RepeatedShare):0.0}% |");
             }
 
         string mine = SelectionMethods.Name(s.Selection.Method);
@@ -176,9 +200,9 @@ public static class MatchingBenchmark
 
     private static string Csv(List<Row> rows)
     {
-        var sb = new StringBuilder("step,pool,method,examples,whole_error,sketch_error\n");
+        var sb = new StringBuilder("step,pool,method,examples,whole_error,sketch_error,repeated_share\n");
         foreach (var r in rows)
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{r.Step},{r.Pool},{r.Method},{r.Trained},{r.WholeError:R},{r.SketchError:R}"));
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{r.Step},{r.Pool},{r.Method},{r.Trained},{r.WholeError:R},{r.SketchError:R},{r.RepeatedShare:R}"));
         return sb.ToString();
     }
 

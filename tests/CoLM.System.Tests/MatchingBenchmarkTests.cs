@@ -42,6 +42,7 @@ public sealed class MatchingBenchmarkTests : IDisposable
         var report = File.ReadAllText(Path.Combine(outDir, "matching.md"));
         Assert.Contains("Paired difference colm - source-balanced-random", report);
         Assert.Contains("| 4 | big-batch | 16 | 0.000 +- 0.000 | 0.000 +- 0.000 |", report);
+        Assert.All(csv, r => Assert.InRange(double.Parse(r[6], CultureInfo.InvariantCulture), 0, 1));
         Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(outDir, "trained", "status.json")));
     }
 
