@@ -38,6 +38,8 @@ public static class MatchingBenchmark
         int pools = PositiveOption(o, "pools", DefaultPools);
         var s = Cluster.Configuration.SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
         int every = PositiveOption(o, "every", Math.Max(1, s.Train.Steps / 3));
+        if (Directory.Exists(Path.Combine(outDir, "trained")))
+            throw new UsageException($"--out {outDir} already holds a matching run (trained/); choose another --out or remove it");
 
         // 1. The user's run, unchanged but for where it writes and how often it checkpoints.
         var plan = RunPlan.Prepare(cl.ConfigFiles, [.. cl.Sets, "colm.run.root=" + Quote(outDir), "colm.run.name=trained",
