@@ -77,9 +77,9 @@ internal static class SyntheticSkills
     /// careless data collection makes one. Half its training examples are copies of 16 prompts;
     /// the rest are fresh additions (30%) and three rarer operations (min 10%, mul 5%, dbl 5%).
     /// It is evaluated on the task itself: the four operations equally, never a copied prompt. A
-    /// coreset that sees through the copies (one stands for all 16 clusters' worth) spends its
-    /// budget on the rare operations; a uniform sample spends half of it on copies. If CoLM does not
-    /// beat source-balanced random here, the pipeline is wrong.
+    /// coreset that sees through the copies spends its budget on the rare operations; a uniform
+    /// sample spends half of it on copies. It separates methods only when the source gets several
+    /// picks a step (with b = 16 over ten sources it gets about 2: docs/RESULTS.md).
     /// </summary>
     public static SyntheticSkill Planted { get; } = new("arith.planted", 0.22, 100 * 100 + 100 * 100 + 20 * 10 + 100, rng =>
     {
