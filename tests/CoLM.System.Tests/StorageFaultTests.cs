@@ -45,10 +45,18 @@ internal sealed class Mounts : IDisposable
     public void Bind(string source, string target, bool readOnly) =>
         Must("mount", readOnly ? ["--bind", "-o", "ro", source, target] : ["--bind", source, target]);
 
-    /// <summary>Turns an existing bind mount read-only while a run writes under it.</summary>
+    /// <summary>
+    /// Turns an existing bind mount read-only while a run writes under it. The kernel refuses
+    /// (EBUSY) while a write is in flight on the mount, so it is tried again for up to 10 s.
+    /// </summary>
     public static void RemountReadOnly(string target)
     {
-        if (Run("mount", "-o", "remount,bind,ro", target) != 0) throw new InvalidOperationException("remount read-only failed: " + target);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (Run("mount", "-o", "remount,bind,ro", target) != 0)
+        {
+            if (DateTime.UtcNow > deadline) throw new InvalidOperationException("remount read-only failed for 10 s: " + target);
+            Thread.Sleep(20);
+        }
     }
 
     private void Must(string program, params string[] args)
