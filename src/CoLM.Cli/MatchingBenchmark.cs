@@ -91,7 +91,7 @@ public static class MatchingBenchmark
 
     /// <summary>
     /// Per training example: does its token sequence occur more than once in the training data?
-    /// Reads every training example once (64-bit FNV-1a of the tokens; a collision only miscounts).
+    /// Reads every training example once (<see cref="StableHash"/> of the tokens; a collision only miscounts).
     /// </summary>
     private static bool[] RepeatedExamples(DataMixture data)
     {
@@ -99,8 +99,7 @@ public static class MatchingBenchmark
         var counts = new Dictionary<ulong, int>();
         for (int id = 0; id < hashes.Length; id++)
         {
-            ulong h = 0xCBF29CE484222325UL;
-            foreach (int t in data.Train[id].Tokens) h = unchecked((h ^ (uint)t) * 0x100000001B3UL);
+            ulong h = StableHash.Of(data.Train[id].Tokens);
             hashes[id] = h;
             counts[h] = counts.GetValueOrDefault(h) + 1;
         }
