@@ -37,14 +37,16 @@ public static class ColmCommand
           colm pretrain [--out DIR] [--set colm.pretrain.steps=N] [--set colm.model.dim=N]...
               Pretrains the built-in decoder on every weight over a broad synthetic corpus and saves it as
               a Hugging Face Llama folder (default models/colm-base) to fine-tune with
-              `colm train --model DIR --set colm.model.tokenizer=char`.
-          colm bench quality [--methods a,b,...] [--seeds N] [--out DIR] [--set colm.key=value]...
-              Trains each method x seed on the same model, data, steps and learning rate and writes
-              a comparison table (markdown + CSV) and loss plots (PNG); resumes a partly finished one.
+              `colm train --model DIR`. The shipped base (colm.model.base = pretrained) was made this way.
+          colm bench quality [--methods a,b,...] [--seeds N] [--lr R1,R2,...|none] [--out DIR] [--set colm.key=value]...
+              Trains each method x seed x learning rate (default 0.003,0.006) on the same model, data and
+              steps, reports each method at its best rate with paired 95% intervals against random 2b and
+              source-balanced random: a table (markdown + CSV) and loss plots (PNG); resumes a partly finished one.
           colm bench matching [--every N] [--pools N] [--out DIR] [--model M --data D] [--set colm.key=value]...
               Will CoLM help on this model and data? Trains the configured run, and at step 0 and every
               N steps compares each method's coreset gradient with the whole pool's on the same pools
-              (||g_coreset - g_pool|| / ||g_pool||): matching.md and matching.csv in DIR (default runs/matching).
+              (||g_coreset - g_pool|| / ||g_pool||) and with the held-out loss's gradient (cosine):
+              matching.md and matching.csv in DIR (default runs/matching).
 
           colm node [--seed-nodes HOST:PORT,...] [--roles coordinator,trainer] [--host ADDR] [--public-host NAME]
                     [--port N] [--devices cpu:N|auto] [--config FILE.conf]... [--set colm.key=value]...

@@ -40,7 +40,7 @@ public static class DataInspectCommand
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine($"{path}: {total} examples, {names.Length} sources, mean source size {(double)total / names.Length:0.0}; " +
                           $"fields source={settings.Data.Fields.Source} prompt={settings.Data.Fields.Prompt} target={settings.Data.Fields.Target}; " +
-                          $"tokenizer {(settings.Model.UsesModelTokenizer ? settings.Model.Path : "char")}, prompt template {(settings.Data.UsesAlpaca ? "alpaca" : "none")}, max length {maxLength}");
+                          $"tokenizer {(settings.Model.UsesModelTokenizer ? settings.Model.Folder : "char")}, prompt template {(settings.Data.UsesAlpaca ? "alpaca" : "none")}, max length {maxLength}");
         Console.WriteLine();
         Console.WriteLine("| source | examples | share | small | tokens p50 | p90 | p99 | max | truncated at max length |");
         Console.WriteLine("|---|---:|---:|:---:|---:|---:|---:|---:|---:|");

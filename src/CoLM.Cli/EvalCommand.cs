@@ -26,7 +26,7 @@ public static class EvalCommand
     {
         var o = cl.Options;
         var settings = SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
-        if (!settings.Model.IsHuggingFace) throw new UsageException("colm eval needs --model HF_FOLDER");
+        if (!settings.Model.IsHuggingFace) throw new UsageException("colm eval needs --model HF_FOLDER (or colm.model.base = pretrained, the shipped base)");
         if (settings.Data.Kind != "jsonl") throw new UsageException("colm eval needs --data FILE.jsonl");
         string task = o.GetValueOrDefault("task", "math");
         if (task is not ("math" or "classification")) throw new UsageException($"--task: '{task}' is not math or classification");
@@ -40,7 +40,7 @@ public static class EvalCommand
         var examples = task == "math"
             ? (IReadOnlyList<RawExample>)new JsonlExampleSource(settings.Data.Path, settings.Data.Fields)
             : ClassificationJsonl.Read(settings.Data.Path, new ClassificationFields(Source: settings.Data.Fields.Source), labels).ToList();
-        using var model = RunPlan.ModelFolder(() => LoadModel(settings.Model.Path, settings.Model.Adapter.Length > 0 ? settings.Model.Adapter : null,
+        using var model = RunPlan.ModelFolder(() => LoadModel(settings.Model.Folder, settings.Model.Adapter.Length > 0 ? settings.Model.Adapter : null,
             Training.TrainerReplica.ComputeDtype(settings)));
         TorchSharp.torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
 

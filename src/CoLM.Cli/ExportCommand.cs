@@ -17,7 +17,7 @@ public static class ExportCommand
     public static int Run(CommandLine cl)
     {
         var settings = SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
-        if (!settings.Model.IsHuggingFace) throw new UsageException("colm export needs --model HF_FOLDER");
+        if (!settings.Model.IsHuggingFace) throw new UsageException("colm export needs --model HF_FOLDER (or colm.model.base = pretrained, the shipped base)");
         if (settings.Model.Adapter.Length == 0) throw new UsageException("colm export needs --adapter PEFT_DIR");
         string outDir = cl.Options.GetValueOrDefault("out") ?? throw new UsageException("colm export needs --out DIR");
         var dtype = cl.Options.GetValueOrDefault("dtype", "float32") switch
@@ -27,7 +27,7 @@ public static class ExportCommand
             "bfloat16" => ScalarType.BFloat16,
             var other => throw new UsageException($"--dtype: '{other}' is not float32, float16 or bfloat16"),
         };
-        using var model = RunPlan.ModelFolder(() => EvalCommand.LoadModel(settings.Model.Path, settings.Model.Adapter));
+        using var model = RunPlan.ModelFolder(() => EvalCommand.LoadModel(settings.Model.Folder, settings.Model.Adapter));
         RunPlan.ModelFolder(() =>
         {
             switch (model)
@@ -36,15 +36,15 @@ public static class ExportCommand
                     HfModelSaver.SaveMerged(llama, outDir, dtype);
                     break;
                 case PhiDecoder phi:
-                    PhiSaver.SaveMerged(phi, outDir, dtype, baseModelDir: settings.Model.Path);
+                    PhiSaver.SaveMerged(phi, outDir, dtype, baseModelDir: settings.Model.Folder);
                     break;
                 default:
-                    throw new UsageException($"colm export writes the Llama family and Phi-2 only; {settings.Model.Path} is {model.GetType().Name}");
+                    throw new UsageException($"colm export writes the Llama family and Phi-2 only; {settings.Model.Folder} is {model.GetType().Name}");
             }
             return 0;
         });
-        int copied = CopyTokenizerFiles(settings.Model.Path, outDir);
-        Console.WriteLine($"colm: merged {settings.Model.Adapter} into {settings.Model.Path}; full model folder in {Path.GetFullPath(outDir)}" +
+        int copied = CopyTokenizerFiles(settings.Model.Folder, outDir);
+        Console.WriteLine($"colm: merged {settings.Model.Adapter} into {settings.Model.Folder}; full model folder in {Path.GetFullPath(outDir)}" +
                           (copied > 0 ? $" (with {copied} tokenizer file(s))" : ""));
         return ColmCommand.Ok;
     }
@@ -54,6 +54,8 @@ public static class ExportCommand
     [
         "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
         "vocab.json", "merges.txt", "generation_config.json",
+        // A folder `colm pretrain` wrote has no tokenizer; this file says it reads characters.
+        CoLM.Training.PretrainedBase.ProvenanceFile,
     ];
 
     /// <summary>A full model folder loads elsewhere with its tokenizer: copied unchanged from the base folder.</summary>

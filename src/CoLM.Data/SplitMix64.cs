@@ -61,6 +61,9 @@ internal sealed class SplitMix64
     /// <summary>Uniform in [min, maxInclusive].</summary>
     public int NextInt(int min, int maxInclusive) => min + NextInt(maxInclusive - min + 1);
 
+    /// <summary>Uniform in [0, 1), from the top 53 bits.</summary>
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
     public void Shuffle<T>(IList<T> items)
     {
         for (var i = items.Count - 1; i > 0; i--)

@@ -13,8 +13,9 @@ public static class SyntheticMixture
     private static IReadOnlyList<SyntheticSkill> SkillsOf(SyntheticMixtureSettings s) => s.Mixture switch
     {
         SyntheticMixtureSettings.Skills => SyntheticSkills.All,
-        SyntheticMixtureSettings.PlantedControl => SyntheticSkills.WithPlantedControl,
-        _ => throw new DataFormatException(nameof(s.Mixture), $"unknown synthetic mixture '{s.Mixture}' (skills or planted)"),
+        SyntheticMixtureSettings.Instruct => InstructSkills.All,
+        SyntheticMixtureSettings.PlantedControl => SyntheticSkills.PlantedControl,
+        _ => throw new DataFormatException(nameof(s.Mixture), $"unknown synthetic mixture '{s.Mixture}' (skills, instruct or planted)"),
     };
 
     /// <summary>
@@ -44,9 +45,10 @@ public static class SyntheticMixture
 
     private static void Validate(SyntheticMixtureSettings s, IReadOnlyList<SyntheticSkill> skills)
     {
-        if (s.TrainExamples < skills.Count)
+        int trained = skills.Count(k => !k.HeldoutOnly);
+        if (s.TrainExamples < trained)
         {
-            throw new DataFormatException(nameof(s.TrainExamples), $"must be at least {skills.Count}, one per source (got {s.TrainExamples})");
+            throw new DataFormatException(nameof(s.TrainExamples), $"must be at least {trained}, one per trained source (got {s.TrainExamples})");
         }
 
         if (s.HeldoutPerSource < 0)
@@ -64,13 +66,14 @@ public static class SyntheticMixture
     }
 
     /// <summary>Splits the total by share with largest remainders, so counts sum exactly; every
-    /// source gets at least one example.</summary>
+    /// trained source gets at least one example, a held-out-only one none.</summary>
     private static int[] TrainCounts(int total, IReadOnlyList<SyntheticSkill> skills)
     {
         var shareSum = skills.Sum(k => k.Share);
         var exact = skills.Select(k => k.Share / shareSum * total).ToArray();
-        var counts = exact.Select(x => Math.Max(1, (int)Math.Floor(x))).ToArray();
+        var counts = skills.Select((k, i) => k.HeldoutOnly ? 0 : Math.Max(1, (int)Math.Floor(exact[i]))).ToArray();
         var order = Enumerable.Range(0, skills.Count)
+            .Where(i => !skills[i].HeldoutOnly)
             .OrderByDescending(i => exact[i] - Math.Floor(exact[i]))
             .ThenBy(i => i)
             .ToArray();

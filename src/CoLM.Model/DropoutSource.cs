@@ -14,11 +14,26 @@ internal sealed class DropoutSource : IDisposable
 
     public void Seed(long seed) => Generator.manual_seed(seed);
 
+    // The rate and its rescale as Scalars kept reachable for the native calls (HeldScalars); one rate per model.
+    private double _rate = double.NaN;
+    private Scalar? _heldRate, _heldRescale;
+
     public Tensor Apply(Tensor x, double p)
     {
-        using var keep = rand(x.shape, x.dtype, x.device, generator: Generator).ge_(p);
-        return x * keep * (1.0 / (1.0 - p));
+        if (p != _rate)
+        {
+            _heldRate?.Dispose();
+            _heldRescale?.Dispose();
+            (_rate, _heldRate, _heldRescale) = (p, p.ToScalar(), (1.0 / (1.0 - p)).ToScalar());
+        }
+        using var keep = rand(x.shape, x.dtype, x.device, generator: Generator).ge_(_heldRate!);
+        return x * keep * _heldRescale!;
     }
 
-    public void Dispose() => Generator.Dispose();
+    public void Dispose()
+    {
+        Generator.Dispose();
+        _heldRate?.Dispose();
+        _heldRescale?.Dispose();
+    }
 }

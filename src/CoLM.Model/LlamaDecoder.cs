@@ -29,11 +29,11 @@ namespace CoLM.Model;
 internal sealed class RmsNorm : nn.Module
 {
     [ComponentName(Name = "weight")] private Parameter _weight; // (D)
-    private readonly double _eps;
+    private readonly Scalar _eps; // kept reachable for native calls (HeldScalars)
 
     public RmsNorm(long dim, double eps) : base(nameof(RmsNorm))
     {
-        _eps = eps;
+        _eps = eps.ToScalar();
         _weight = ParameterFactory.Ones([dim]);
         register_parameter("weight", _weight);
         RegisterComponents();
@@ -46,6 +46,12 @@ internal sealed class RmsNorm : nn.Module
         var xf = x.dtype == float32 ? x : x.to_type(float32);
         var normed = xf * (xf.square().mean([-1L], keepdim: true) + _eps).rsqrt();
         return (normed.dtype == x.dtype ? normed : normed.to_type(x.dtype)) * _weight;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _eps.Dispose();
+        base.Dispose(disposing);
     }
 }
 

@@ -26,6 +26,7 @@ internal sealed class LoraLinear : nn.Module
     [ComponentName(Name = "lora_A")] private Parameter? _loraA; // (r, in)
     [ComponentName(Name = "lora_B")] private Parameter? _loraB; // (out, r)
     private readonly double _scale;
+    private readonly Scalar? _heldScale; // _scale, kept reachable for native calls (HeldScalars)
     private readonly double _dropout;
     private readonly DropoutSource _dropoutSource;
     private Tensor? _folded; // W + s B A while folded, (out, in), in W's dtype; see Fold
@@ -55,6 +56,7 @@ internal sealed class LoraLinear : nn.Module
             register_parameter("lora_A", _loraA);
             register_parameter("lora_B", _loraB);
             _scale = lora.Scale;
+            _heldScale = _scale.ToScalar();
             _dropout = lora.Dropout;
         }
         RegisterComponents();
@@ -74,7 +76,7 @@ internal sealed class LoraLinear : nn.Module
         var dropped = _dropout > 0 && training ? _dropoutSource.Apply(x, _dropout) : x;
         if (dropped.dtype != _loraA.dtype) dropped = dropped.to_type(_loraA.dtype);
         var hidden = F.linear(dropped, _loraA);          // (..., r), in the adapter's dtype
-        var update = F.linear(hidden, _loraB) * _scale;  // (..., out)
+        var update = F.linear(hidden, _loraB) * _heldScale!;  // (..., out)
         var adapted = y + (update.dtype == y.dtype ? update : update.to_type(y.dtype));
         if (tap is not null)
         {
@@ -127,7 +129,11 @@ internal sealed class LoraLinear : nn.Module
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) Unfold();
+        if (disposing)
+        {
+            Unfold();
+            _heldScale?.Dispose();
+        }
         base.Dispose(disposing);
     }
 

@@ -17,13 +17,13 @@ public static class TokenLoss
         if (logits.ndim != 3 || targets.ndim != 2 || mask.ndim != 2)
             throw new ArgumentException("Expected logits (B, T, V), targets (B, T) and mask (B, T).");
         using var scope = NewDisposeScope();
-        var keep = mask.ne(0);                                                        // (B, T) bool
+        var keep = mask.ne(HeldScalars.Zero);                                                        // (B, T) bool
         var wide = logits.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? logits.to_type(float32) : logits;
         var logProbs = wide.log_softmax(-1);                                           // (B, T, V)
-        var safeTargets = targets.masked_fill(keep.logical_not(), 0).unsqueeze(-1);  // (B, T, 1)
+        var safeTargets = targets.masked_fill(keep.logical_not(), HeldScalars.Zero).unsqueeze(-1);  // (B, T, 1)
         var tokenLoss = logProbs.gather(-1, safeTargets).squeeze(-1).neg();         // (B, T)
         var summed = where(keep, tokenLoss, zeros_like(tokenLoss)).sum(1);          // (B)
-        var counts = keep.sum(1, type: wide.dtype).clamp_min(1.0);                     // (B)
+        var counts = keep.sum(1, type: wide.dtype).clamp_min(HeldScalars.One);                     // (B)
         return (summed / counts).MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using CoLM.Selection;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CoLM.Model;
@@ -63,9 +64,10 @@ public static class ZerothOrderSketch
                 .view(probes, kvHeads, headDim, rank);                                 // (K, KV, hd, r)
             if (kvHeads != heads) z = z.repeat_interleave(heads / kvHeads, dim: 1);    // (K, H, hd, r)
             z = z.transpose(2, 3);                                                     // (K, H, r, hd)
+            using var step = (epsilon * scale).ToScalar(); // disposed after the native call (HeldScalars)
             var delta = hidden.permute(1, 0, 2).matmul(z)                              // (H, N, r) @ (K, H, r, hd) -> (K, H, N, hd)
                 .permute(0, 2, 1, 3).reshape(probes, n, width)                         // (K, N, H*hd)
-                .mul_(epsilon * scale);
+                .mul_(step);
             // With a half-precision compute dtype the variants are formed in fp32 and rounded once.
             var centre = unperturbed.to_type(delta.dtype).unsqueeze(0);                // (1, N, H*hd)
             var mixed = cat([centre, centre + delta, centre - delta], 0)              // (2K+1, N, H*hd)
@@ -123,7 +125,8 @@ public static class ZerothOrderSketch
             {
                 using var probeScope = NewDisposeScope();
                 ProbeDirections.Fill(probeSeed, k, direction);
-                var step = tensor(direction, sketch.shape, float32).to(sketch.dtype, sketch.device).mul_(epsilon);
+                using var heldEpsilon = epsilon.ToScalar(); // disposed after the native call (HeldScalars)
+                var step = tensor(direction, sketch.shape, float32).to(sketch.dtype, sketch.device).mul_(heldEpsilon);
                 sketch.copy_(saved + step);
                 var plus = TokenLoss.PerExample(model.ForwardHead(trunk), batch.Targets, batch.Mask);
                 sketch.copy_(saved - step);

@@ -23,7 +23,7 @@ public sealed class Pretrainer : IDisposable
 
     public Pretrainer(ColmSettings settings)
     {
-        if (settings.Model.IsHuggingFace)
+        if (settings.Model.Path.Length > 0)
             throw new ArgumentException("pretraining starts from the built-in decoder, not a model folder", nameof(settings));
         _settings = settings;
         _model = new LlamaDecoder(settings.Model.ToDecoderConfig(CharTokenizer.Instance.VocabSize), settings.Model.Lora, settings.Model.InitSeed);
@@ -67,12 +67,33 @@ public sealed class Pretrainer : IDisposable
         }
     }
 
-    /// <summary>Writes the trained decoder as a LlamaForCausalLM folder (fp32): base weights frozen and adapters trainable again, as the saver and fine-tuning expect.</summary>
-    public void Save(string directory)
+    /// <summary>
+    /// Writes the trained decoder as a LlamaForCausalLM folder (fp32): base weights frozen and
+    /// adapters trainable again, as the saver and fine-tuning expect; and beside it how it was made
+    /// (<see cref="PretrainedBase.ProvenanceFile"/>), which also marks it as read by characters.
+    /// </summary>
+    public void Save(string directory, double finalLoss, double seconds)
     {
         foreach (var p in _base) p.requires_grad_(false);
         foreach (var p in _adapters) p.requires_grad_(true);
         HfModelSaver.SaveMerged(_model, directory);
+        var s = _settings;
+        var provenance = new
+        {
+            made_by = "colm pretrain",
+            tokenizer = "char",
+            steps = s.Pretrain.Steps,
+            batch_size = s.Pretrain.BatchSize,
+            learning_rate = s.Pretrain.LearningRate,
+            corpus_seed = s.Pretrain.CorpusSeed,
+            init_seed = s.Model.InitSeed,
+            max_length = Math.Min(s.Model.MaxSeqLen, s.Data.MaxLength),
+            final_loss = Math.Round(finalLoss, 4),
+            seconds = Math.Round(seconds),
+            threads = get_num_threads(),
+        };
+        File.WriteAllText(System.IO.Path.Combine(directory, PretrainedBase.ProvenanceFile),
+            System.Text.Json.JsonSerializer.Serialize(provenance, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary>[BOS] line [EOS] with only BOS outside the loss: the model learns every character of the line.</summary>

@@ -61,7 +61,7 @@ public sealed class TrainerReplica : IDisposable
         CausalDecoder model;
         if (settings.Model.IsHuggingFace)
         {
-            model = Model.Hf.HfModelLoader.LoadDecoder(settings.Model.Path, settings.Model.Lora, dtype, settings.Model.InitSeed);
+            model = Model.Hf.HfModelLoader.LoadDecoder(settings.Model.Folder, settings.Model.Lora, dtype, settings.Model.InitSeed);
         }
         else
         {
@@ -83,11 +83,11 @@ public sealed class TrainerReplica : IDisposable
 
     /// <summary>Width of the sketched parameter (last layer's v_proj LoRA-B): output width x rank.</summary>
     public static int SketchWidth(ColmSettings settings) =>
-        (settings.Model.IsHuggingFace ? Model.Hf.HfModelLoader.ValueWidth(settings.Model.Path) : settings.Model.Dim) * settings.Model.Lora.Rank;
+        (settings.Model.IsHuggingFace ? Model.Hf.HfModelLoader.ValueWidth(settings.Model.Folder) : settings.Model.Dim) * settings.Model.Lora.Rank;
 
     /// <summary>The compute dtype colm.model.dtype resolves to (see <see cref="ModelSettings.ResolveDtype"/>).</summary>
     public static ScalarType ComputeDtype(ColmSettings settings) =>
-        settings.Model.ResolveDtype(settings.Model.IsHuggingFace ? Model.Hf.HfModelLoader.StoredDtype(settings.Model.Path) : null) switch
+        settings.Model.ResolveDtype(settings.Model.IsHuggingFace ? Model.Hf.HfModelLoader.StoredDtype(settings.Model.Folder) : null) switch
         {
             "bfloat16" => ScalarType.BFloat16,
             "float16" => ScalarType.Float16,
@@ -166,7 +166,7 @@ public sealed class TrainerReplica : IDisposable
         else
         {
             // A replica with no examples this step still contributes (zero) gradients to the all-reduce.
-            _trainable.Select(p => p.sum()).Aggregate((a, b) => a + b).mul(0).backward();
+            _trainable.Select(p => p.sum()).Aggregate((a, b) => a + b).mul(Model.HeldScalars.Zero).backward();
         }
         if (_faults.ShouldCrash(step, Rank)) throw new InjectedFaultException(step, Rank);
         _faults.MaybeHang(step, Rank);
@@ -197,19 +197,34 @@ public sealed class TrainerReplica : IDisposable
     /// layer's v_proj LoRA-B). Dropout is off, so the same examples always give the same gradient;
     /// the optimizer's state is untouched. For `colm bench matching`.
     /// </summary>
-    public (float[] All, float[] Sketch) GradientOf(IReadOnlyList<int> trainIds, IReadOnlyList<float> weights)
+    public (float[] All, float[] Sketch) GradientOf(IReadOnlyList<int> trainIds, IReadOnlyList<float> weights) =>
+        GradientOf(_data.Train, trainIds, weights);
+
+    /// <summary>The gradient of the weighted mean held-out loss over the given held-out examples (as <see cref="GradientOf(IReadOnlyList{int}, IReadOnlyList{float})"/>).</summary>
+    public (float[] All, float[] Sketch) HeldoutGradientOf(IReadOnlyList<int> heldoutIds, IReadOnlyList<float> weights) =>
+        GradientOf(_data.Heldout, heldoutIds, weights);
+
+    private (float[] All, float[] Sketch) GradientOf(IReadOnlyList<TokenizedExample> examples, IReadOnlyList<int> ids, IReadOnlyList<float> weights)
     {
-        ArgumentOutOfRangeException.ThrowIfZero(trainIds.Count);
+        ArgumentOutOfRangeException.ThrowIfZero(ids.Count);
         using var scope = NewDisposeScope();
         bool wasTraining = _model.training;
         _model.eval();
         try
         {
             _optimizer.zero_grad();
-            using var batch = Collate.Build(Rows(_data.Train, trainIds), _data.Tokenizer.PadId, _device);
-            var perExample = TokenLoss.PerExample(_model.forward(batch.Inputs), batch.Targets, batch.Mask);
-            var w = tensor(weights.ToArray(), device: _device);
-            ((perExample * w).sum() / w.sum()).backward();
+            // In chunks whose gradients add up, so a held-out set of thousands fits in memory.
+            const int Chunk = 128;
+            double total = weights.Sum(x => (double)x);
+            for (int start = 0; start < ids.Count; start += Chunk)
+            {
+                using var chunkScope = NewDisposeScope();
+                int n = Math.Min(Chunk, ids.Count - start);
+                using var batch = Collate.Build(Rows(examples, ids.Skip(start).Take(n).ToArray()), _data.Tokenizer.PadId, _device);
+                var perExample = TokenLoss.PerExample(_model.forward(batch.Inputs), batch.Targets, batch.Mask);
+                var w = tensor(weights.Skip(start).Take(n).Select(x => (float)(x / total)).ToArray(), device: _device);
+                (perExample * w).sum().backward();
+            }
             CopyGradients(toBuffer: true);
             var all = (float[])_gradients.Clone();
             var sketch = _model.SketchParameter.grad!.to(ScalarType.Float32).cpu().data<float>().ToArray();
@@ -275,7 +290,7 @@ public sealed class TrainerReplica : IDisposable
 
     /// <summary>The LoRA weights as a Hugging Face PEFT adapter folder (loadable by PEFT onto the base model).</summary>
     public void ExportAdapter(string directory) =>
-        Model.Peft.PeftAdapter.Export(_model, directory, _settings.Model.IsHuggingFace ? System.IO.Path.GetFullPath(_settings.Model.Path) : null);
+        Model.Peft.PeftAdapter.Export(_model, directory, _settings.Model.IsHuggingFace ? System.IO.Path.GetFullPath(_settings.Model.Folder) : null);
 
     public void ImportState(byte[] state, string origin) => ReplicaState.Read(this, state, origin);
 

@@ -94,17 +94,17 @@ public class SyntheticMixtureTests
     }
 
     [Fact]
-    public void The_planted_control_replaces_the_largest_source_with_half_copies_and_rare_operations()
+    public void The_planted_control_is_one_large_source_of_half_copies_and_rare_operations_beside_three_small_ones()
     {
         var planted = Defaults with { Mixture = SyntheticMixtureSettings.PlantedControl, HeldoutPerSource = 40 };
         var train = SyntheticMixture.Generate(planted, out var heldout);
 
         var source = train.Where(e => e.Source == "arith.planted").ToArray();
-        Assert.Equal(880, source.Length); // the share arith.add had
-        Assert.DoesNotContain(train, e => e.Source == "arith.add");
+        Assert.Equal(3200, source.Length);
+        Assert.Equal(["arith.planted", "logic.parity", "string.next", "string.upper"], train.Select(e => e.Source).Distinct().Order(StringComparer.Ordinal));
         var copies = source.Where(e => int.Parse(e.Prompt.Split(' ')[1]) >= 100).ToArray();
         Assert.InRange(copies.Length, 0.45 * source.Length, 0.55 * source.Length);
-        Assert.Equal(16, copies.Select(e => e.Prompt).Distinct().Count());
+        Assert.Equal(8, copies.Select(e => e.Prompt).Distinct().Count());
         double Share(string op) => source.Count(e => e.Prompt.StartsWith(op + " ", StringComparison.Ordinal)) / (double)source.Length;
         Assert.InRange(Share("min"), 0.07, 0.13);
         Assert.InRange(Share("mul"), 0.03, 0.07);

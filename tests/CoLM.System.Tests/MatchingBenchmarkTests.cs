@@ -43,6 +43,9 @@ public sealed class MatchingBenchmarkTests : IDisposable
         Assert.Contains("Paired difference colm - source-balanced-random", report);
         Assert.Contains("| 4 | big-batch | 16 | 0.000 +- 0.000 | 0.000 +- 0.000 |", report);
         Assert.All(csv, r => Assert.InRange(double.Parse(r[6], CultureInfo.InvariantCulture), 0, 1));
+        // Alignment with the held-out loss's gradient: a cosine, the same for every method's whole-pool (big-batch) row of a pool and step.
+        Assert.All(csv, r => Assert.InRange(double.Parse(r[7], CultureInfo.InvariantCulture), -1, 1));
+        Assert.Contains("held-out alignment", report);
         Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(outDir, "trained", "status.json")));
     }
 

@@ -24,12 +24,34 @@ public sealed class PretrainTests : IDisposable
         Assert.True(losses[^1] < 0.7 * losses[0], $"the corpus loss should fall: {string.Join(", ", losses)}");
         Assert.True(File.Exists(Path.Combine(folder, "config.json")));
         Assert.Contains("LlamaForCausalLM", File.ReadAllText(Path.Combine(folder, "config.json")));
+        var provenance = File.ReadAllText(Path.Combine(folder, CoLM.Training.PretrainedBase.ProvenanceFile));
+        Assert.Contains("\"tokenizer\": \"char\"", provenance);
+        Assert.Contains("\"steps\": 60", provenance);
 
+        // No tokenizer setting: a folder colm pretrain wrote is read by characters.
         var train = await ColmProcess.RunAsync(_tiny.Root, ["train", "--quiet", "--model", folder,
-            .. TinyRun.SetArgs([.. _tiny.Sets("tuned", "colm.train.steps=2"), "colm.model.tokenizer=char", "colm.model.lora.rank=4", "colm.model.lora.alpha=8"])]);
+            .. TinyRun.SetArgs([.. _tiny.Sets("tuned", "colm.train.steps=2"), "colm.model.lora.rank=4", "colm.model.lora.alpha=8"])]);
 
         Assert.True(train.ExitCode == 0, train.Stderr);
         Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(_tiny.RunPath("tuned"), "status.json")));
+    }
+
+    [Fact]
+    public void The_default_run_fine_tunes_the_shipped_pretrained_base_and_random_keeps_the_seeded_decoder()
+    {
+        var shipped = CoLM.Cluster.Configuration.SettingsReader.Read(CoLM.Cluster.Hosting.RunPlan.Layer(null, [], []));
+        Assert.Equal(CoLM.Training.PretrainedBase.ShippedFolder, shipped.Model.Folder);
+        Assert.True(shipped.Model.IsHuggingFace);
+        Assert.False(shipped.Model.UsesModelTokenizer);
+        Assert.Contains("\"tokenizer\": \"char\"", File.ReadAllText(Path.Combine(shipped.Model.Folder, CoLM.Training.PretrainedBase.ProvenanceFile)));
+
+        var random = CoLM.Cluster.Configuration.SettingsReader.Read(CoLM.Cluster.Hosting.RunPlan.Layer(null, [], ["colm.model.base=random"]));
+        Assert.Equal("", random.Model.Folder);
+        Assert.False(random.Model.IsHuggingFace);
+
+        var e = Assert.Throws<CoLM.Cluster.Configuration.ConfigException>(() =>
+            CoLM.Cluster.Configuration.SettingsReader.Read(CoLM.Cluster.Hosting.RunPlan.Layer(null, [], ["colm.model.tokenizer=model"])));
+        Assert.Contains("colm.model.tokenizer", e.Message);
     }
 
     [Fact]

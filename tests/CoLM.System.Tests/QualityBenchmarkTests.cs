@@ -13,7 +13,7 @@ public sealed class QualityBenchmarkTests : IDisposable
     public async Task The_quality_comparison_on_a_tiny_configuration_writes_its_table_and_plots_and_resumes()
     {
         string outDir = Path.Combine(_tiny.Root, "quality");
-        var args = new List<string> { "bench", "quality", "--methods", "random-b,colm-b-of-2b", "--seeds", "2", "--out", outDir, "--target-loss", "9" };
+        var args = new List<string> { "bench", "quality", "--methods", "random-b,colm-b-of-2b", "--seeds", "2", "--lr", "none", "--out", outDir, "--target-loss", "9" };
         foreach (var s in TinyRun.TinySets) args.AddRange(["--set", s]);
         args.AddRange(["--set", "colm.train.steps=4", "--set", "colm.train.eval-every=2"]);
 
@@ -24,9 +24,18 @@ public sealed class QualityBenchmarkTests : IDisposable
         Assert.Contains("| CoLM 8 of 16 |", table);
         Assert.Contains("arith.add", table);
         Assert.Contains("Final held-out loss per source", table);
+        Assert.Contains("data-weighted held-out loss", table);
         var csv = File.ReadAllLines(Path.Combine(outDir, QualityReport.CsvFile));
         Assert.Equal(5, csv.Length);
         Assert.All(csv.Skip(1), row => Assert.Equal("0", row.Split(',')[7])); // target loss 9 is met at step 0
+        // The data-weighted loss weighs each source's loss by its train share: between the best and worst source.
+        Assert.Equal("data_weighted_heldout_loss", csv[0].Split(',')[8]);
+        foreach (var run in Directory.GetFiles(Path.Combine(outDir, "runs"), "quality.json", SearchOption.AllDirectories)
+                     .Select(f => global::System.Text.Json.JsonSerializer.Deserialize<QualityResult>(File.ReadAllText(f))!))
+        {
+            Assert.Equal(1.0, run.TrainShare!.Values.Sum(), 9);
+            Assert.InRange(run.FinalWeightedLoss!.Value, run.Final.Loss!.Values.Min(), run.Final.Loss!.Values.Max());
+        }
         foreach (var plot in new[] { QualityReport.LossByStepPlot, QualityReport.LossByTimePlot })
         {
             var png = File.ReadAllBytes(Path.Combine(outDir, plot));
@@ -58,6 +67,7 @@ public sealed class QualityBenchmarkTests : IDisposable
         Assert.Contains("each arm at its best learning rate", table);
         Assert.Contains("Paired difference against random 16", table);
         Assert.Contains("| source-balanced random 8 of 16 | 2 |", table);
+        Assert.Contains("Per source: final held-out loss minus random 16's", table);
         Assert.Contains("Learning rates tried per arm", table);
         Assert.Equal(2, table.Split("(best)").Length - 1); // one best rate per arm
         // The CSV holds the reported runs: 2 arms x 2 seeds, each at one rate of the grid.

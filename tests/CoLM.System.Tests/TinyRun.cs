@@ -12,7 +12,7 @@ public sealed class TinyRun : IDisposable
 
     public static readonly string[] TinySets =
     [
-        "colm.model.dim=32", "colm.model.layers=2", "colm.model.heads=2", "colm.model.hidden-dim=64",
+        "colm.model.base=random", "colm.model.dim=32", "colm.model.layers=2", "colm.model.heads=2", "colm.model.hidden-dim=64",
         "colm.model.lora.rank=4", "colm.model.lora.alpha=8",
         "colm.data.synthetic.train-examples=400", "colm.data.heldout-per-source=4",
         "colm.selection.pool=16", "colm.selection.budget=8", "colm.selection.probes=4",

@@ -33,9 +33,9 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
         sb.AppendLine($"{settings.Train.Steps} steps, {rate}, {settings.Train.Trainers} trainers, " +
                       $"{seeds} seeds (mean +- std); held-out exact match in %; steps to loss = first evaluation (every {settings.Train.EvalEvery} steps) at or below {targetLoss.ToString(Inv)}.");
         sb.AppendLine();
-        sb.AppendLine("| variant | avg exact match | final held-out loss | peak memory above baseline (MiB) | wall time (s) | steps to loss | " +
+        sb.AppendLine("| variant | avg exact match | final held-out loss (macro: sources alike) | data-weighted held-out loss | peak memory above baseline (MiB) | wall time (s) | steps to loss | " +
                       string.Join(" | ", sources) + " |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|" + string.Concat(sources.Select(_ => "---:|")));
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|" + string.Concat(sources.Select(_ => "---:|")));
         foreach (var (variant, runs) in Groups())
         {
             var steps = runs.Select(r => r.StepsToLoss(targetLoss)).ToArray();
@@ -43,7 +43,7 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
                 ? MeanStd(steps.Select(s => (double)s!.Value), "0")
                 : $"{steps.Count(s => s is not null)}/{runs.Length} reached";
             sb.Append($"| {variant.Description} | {MeanStd(runs.Select(r => 100 * r.Final.MeanAccuracy), "0.0")} | ");
-            sb.Append($"{MeanStd(runs.Select(r => r.Final.MeanLoss), "0.000")} | {MeanStd(runs.Select(r => r.PeakBytesAboveBaseline / 1048576.0), "0")} | ");
+            sb.Append($"{MeanStd(runs.Select(r => r.Final.MeanLoss), "0.000")} | {WeightedLoss(runs)} | {MeanStd(runs.Select(r => r.PeakBytesAboveBaseline / 1048576.0), "0")} | ");
             sb.Append($"{MeanStd(runs.Select(r => r.WallSeconds), "0")} | {reached} | ");
             sb.AppendLine(string.Join(" | ", sources.Select(s => MeanStd(runs.Select(r => 100 * r.Final.Accuracy.GetValueOrDefault(s)), "0.0"))) + " |");
         }
@@ -97,16 +97,46 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
             sb.AppendLine($"Paired difference against {refName} (same seeds; mean and 95% interval, Student's t; " +
                           "held-out loss below 0 and exact match above 0 favour the arm; an interval that excludes 0 is marked *):");
             sb.AppendLine();
-            sb.AppendLine("| variant | seeds | held-out loss difference | exact match difference (points) |");
-            sb.AppendLine("|---|---:|---:|---:|");
+            sb.AppendLine("| variant | seeds | held-out loss difference | data-weighted held-out loss difference | exact match difference (points) |");
+            sb.AppendLine("|---|---:|---:|---:|---:|");
             foreach (var (variant, runs) in others)
             {
-                var pairs = runs.Join(refRuns, r => r.Seed, r => r.Seed, (a, b) => (A: a.Final, B: b.Final)).ToArray();
+                var pairs = runs.Join(refRuns, r => r.Seed, r => r.Seed, (a, b) => (A: a, B: b)).ToArray();
                 if (pairs.Length < 2) continue;
-                sb.AppendLine($"| {variant.Description} | {pairs.Length} | {Interval(pairs.Select(p => p.A.MeanLoss - p.B.MeanLoss), "0.000")} | " +
-                              $"{Interval(pairs.Select(p => 100 * (p.A.MeanAccuracy - p.B.MeanAccuracy)), "0.0")} |");
+                var weighted = pairs.All(p => p.A.FinalWeightedLoss is not null && p.B.FinalWeightedLoss is not null)
+                    ? Interval(pairs.Select(p => p.A.FinalWeightedLoss!.Value - p.B.FinalWeightedLoss!.Value), "0.000")
+                    : "n/a";
+                sb.AppendLine($"| {variant.Description} | {pairs.Length} | {Interval(pairs.Select(p => p.A.Final.MeanLoss - p.B.Final.MeanLoss), "0.000")} | " +
+                              $"{weighted} | {Interval(pairs.Select(p => 100 * (p.A.Final.MeanAccuracy - p.B.Final.MeanAccuracy)), "0.0")} |");
             }
+            AppendPerSourceDifferences(sb, refName, refRuns, others);
         }
+    }
+
+    /// <summary>
+    /// The same paired differences source by source (final held-out loss): a method that helps one
+    /// source and costs another shows it here, where the macro mean would hide both.
+    /// </summary>
+    private static void AppendPerSourceDifferences(StringBuilder sb, string refName, QualityResult[] refRuns,
+        (QualityVariant Variant, QualityResult[] Runs)[] others)
+    {
+        if (refRuns.Any(r => r.Final.Loss is null)) return;
+        var sources = refRuns[0].Final.Loss!.Keys.Order(StringComparer.Ordinal).ToArray();
+        var rows = new List<string>();
+        foreach (var (variant, runs) in others)
+        {
+            var pairs = runs.Join(refRuns, r => r.Seed, r => r.Seed, (a, b) => (A: a.Final.Loss, B: b.Final.Loss!)).ToArray();
+            if (pairs.Length < 2 || pairs.Any(p => p.A is null)) continue;
+            rows.Add($"| {variant.Description} | " + string.Join(" | ", sources.Select(s =>
+                pairs.All(p => p.A!.ContainsKey(s) && p.B.ContainsKey(s)) ? Interval(pairs.Select(p => p.A![s] - p.B[s]), "0.000") : "n/a")) + " |");
+        }
+        if (rows.Count == 0) return;
+        sb.AppendLine();
+        sb.AppendLine($"Per source: final held-out loss minus {refName}'s (same seeds; mean and 95% interval):");
+        sb.AppendLine();
+        sb.AppendLine("| variant | " + string.Join(" | ", sources) + " |");
+        sb.AppendLine("|---|" + string.Concat(sources.Select(_ => "---:|")));
+        foreach (var row in rows) sb.AppendLine(row);
     }
 
     /// <summary>"mean [low, high]" of a 95% Student-t interval, with * when it excludes 0.</summary>
@@ -138,7 +168,7 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
     private string Csv(string[] sources)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("variant,seed,learning_rate,avg_exact_match,final_heldout_loss,peak_bytes_above_baseline,wall_seconds,steps_to_target_loss," +
+        sb.AppendLine("variant,seed,learning_rate,avg_exact_match,final_heldout_loss,peak_bytes_above_baseline,wall_seconds,steps_to_target_loss,data_weighted_heldout_loss," +
                       string.Join(',', sources.Select(s => "exact_match:" + s)));
         foreach (var (variant, runs) in Groups())
             foreach (var r in runs)
@@ -146,9 +176,13 @@ public sealed class QualityReport(IReadOnlyList<QualityVariant> variants, IReadO
                 {
                     variant.Name, r.Seed.ToString(Inv), r.LearningRate.ToString("R", Inv), r.Final.MeanAccuracy.ToString("0.####", Inv), r.Final.MeanLoss.ToString("0.####", Inv),
                     r.PeakBytesAboveBaseline.ToString(Inv), r.WallSeconds.ToString("0.##", Inv), r.StepsToLoss(targetLoss)?.ToString(Inv) ?? "",
+                    r.FinalWeightedLoss?.ToString("0.####", Inv) ?? "",
                 }.Concat(sources.Select(s => r.Final.Accuracy.GetValueOrDefault(s).ToString("0.####", Inv)))));
         return sb.ToString();
     }
+
+    private static string WeightedLoss(QualityResult[] runs) =>
+        runs.All(r => r.FinalWeightedLoss is not null) ? MeanStd(runs.Select(r => r.FinalWeightedLoss!.Value), "0.000") : "n/a";
 
     private static string MeanStd(IEnumerable<double> values, string format)
     {

@@ -4,7 +4,19 @@ namespace CoLM.Cli.Quality;
 public sealed record QualityVariant(string Name, string Description, IReadOnlyList<string> Sets)
 {
     /// <summary>
-    /// The default comparison (the paper's, in miniature): plain random batches at b, 2b and 4b;
+    /// The arms `bench quality` runs without --methods: the paper's comparison (random at b, 2b,
+    /// 4b; source-balanced random; CoLM from 2b and 4b, with K = 16 and 64, exact features, medoid
+    /// weights; `paper` mode). The online-selection baselines (big-loss, small-loss, grad-norm)
+    /// run when named, which keeps the default within about an hour on 2 cores.
+    /// </summary>
+    public static readonly string[] DefaultNames =
+    [
+        "random-b", "random-2b", "random-4b", "sbr-b", "colm-b-of-2b", "colm-b-of-4b", "colm-k16-b-of-2b", "colm-k64-b-of-2b",
+        "colm-exact-b-of-2b", "colm-medoid-b-of-2b", "paper-b-of-2b",
+    ];
+
+    /// <summary>
+    /// Every arm (the paper's comparison, in miniature): plain random batches at b, 2b and 4b;
     /// source-balanced random at b; CoLM at b from pools of 2b and 4b; the reference's `paper`
     /// mode; CoLM's alternatives (K = 16 and 64 probes, exact features, medoid weights); and the
     /// online batch selection baselines, all at b from a pool of 2b.

@@ -767,7 +767,23 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _ctx.Instruments.OnPhase(phase, elapsed);
     }
 
-    private EvalReport ToReport(long step, IReadOnlyDictionary<string, SourceScore> sources) =>
-        new(step, sources, sources.Count == 0 ? 0 : sources.Values.Average(x => x.Accuracy),
-            sources.Count == 0 ? 0 : sources.Values.Average(x => x.Loss));
+    /// <summary>
+    /// The means are over sources the run trains on; a held-out-only source (a task no training
+    /// example shows, like the built-in mixture's ood.compose) is reported on its own, so a task
+    /// nobody trains for does not swamp the comparison of what training did.
+    /// </summary>
+    private EvalReport ToReport(long step, IReadOnlyDictionary<string, SourceScore> sources)
+    {
+        var trained = sources.Where(s => IsTrained(s.Key)).Select(s => s.Value).ToArray();
+        var averaged = trained.Length > 0 ? trained : sources.Values.ToArray();
+        return new(step, sources, averaged.Length == 0 ? 0 : averaged.Average(x => x.Accuracy), averaged.Length == 0 ? 0 : averaged.Average(x => x.Loss));
+    }
+
+    private bool IsTrained(string source)
+    {
+        int id = -1;
+        for (int i = 0; i < _ctx.Data.SourceNames.Count; i++)
+            if (_ctx.Data.SourceNames[i] == source) id = i;
+        return id >= 0 && _ctx.Data.TrainCountPerSource[id] > 0;
+    }
 }

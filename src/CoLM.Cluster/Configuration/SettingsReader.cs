@@ -2,6 +2,7 @@ using Akka.Configuration;
 using CoLM.Data;
 using CoLM.Model;
 using CoLM.Selection;
+using CoLM.Training;
 using CoLM.Training.Settings;
 
 namespace CoLM.Cluster.Configuration;
@@ -19,8 +20,14 @@ public static class SettingsReader
         string modelPath = Str(c, "colm.model.path");
         if (modelPath.Length > 0 && !File.Exists(System.IO.Path.Combine(modelPath, "config.json")))
             throw new ConfigException("colm.model.path", $"'{modelPath}' is not a Hugging Face model folder (no config.json)");
+        string modelBase = OneOf(c, "colm.model.base", PretrainedBase.Pretrained, PretrainedBase.Random);
+        if (modelPath.Length == 0 && modelBase == PretrainedBase.Pretrained && !File.Exists(System.IO.Path.Combine(PretrainedBase.ShippedFolder, "config.json")))
+            throw new ConfigException("colm.model.base",
+                $"the pretrained base is not installed next to colm ({PretrainedBase.ShippedFolder} has no config.json); rebuild colm, or set colm.model.base = random");
+        // The folder the run loads, when any: a given path, else the shipped base.
+        string folder = modelPath.Length > 0 ? modelPath : modelBase == PretrainedBase.Pretrained ? PretrainedBase.ShippedFolder : "";
         // Phi-2 names its projections differently (dense, fc1, fc2); every other architecture uses Llama's names.
-        bool phi = modelPath.Length > 0 && Model.Hf.HfModelLoader.IsPhi(modelPath);
+        bool phi = folder.Length > 0 && Model.Hf.HfModelLoader.IsPhi(folder);
         var known = phi ? Model.Phi.PhiDecoder.KnownLoraTargets : LoraTargets;
         var targets = StrList(c, "colm.model.lora.targets");
         foreach (var t in targets)
@@ -32,8 +39,8 @@ public static class SettingsReader
         var lora = new LoraSettings(Positive(c, "colm.model.lora.rank"), PositiveDouble(c, "colm.model.lora.alpha"),
             Fraction(c, "colm.model.lora.dropout"), targets);
         string tokenizer = OneOf(c, "colm.model.tokenizer", "auto", "char", "model");
-        if (tokenizer == "model" && modelPath.Length == 0)
-            throw new ConfigException("colm.model.tokenizer", "\"model\" needs colm.model.path");
+        if (tokenizer == "model" && (folder.Length == 0 || PretrainedBase.UsesCharTokenizer(folder)))
+            throw new ConfigException("colm.model.tokenizer", "\"model\" needs colm.model.path, a folder with its own tokenizer");
         int dim = Positive(c, "colm.model.dim"), heads = Positive(c, "colm.model.heads");
         if (dim % heads != 0 || (dim / heads) % 2 != 0)
             throw new ConfigException("colm.model.heads", $"dim {dim} must split into {heads} heads of even width (rotary pairs)");
@@ -45,6 +52,7 @@ public static class SettingsReader
             PositiveDouble(c, "colm.model.rope-theta"), Long(c, "colm.model.init-seed"), lora)
         {
             Dtype = OneOf(c, "colm.model.dtype", "float32", "bfloat16", "float16", "auto"),
+            Base = modelBase,
         };
 
         string kind = OneOf(c, "colm.data.kind", "synthetic", "jsonl");
@@ -56,7 +64,7 @@ public static class SettingsReader
             Positive(c, "colm.data.max-length"), Positive(c, "colm.data.heldout-per-source"),
             new SyntheticMixtureSettings(Positive(c, "colm.data.synthetic.train-examples"),
                 Positive(c, "colm.data.heldout-per-source"), Long(c, "colm.data.synthetic.seed"),
-                OneOf(c, "colm.data.synthetic.mixture", SyntheticMixtureSettings.Skills, SyntheticMixtureSettings.PlantedControl)),
+                OneOf(c, "colm.data.synthetic.mixture", SyntheticMixtureSettings.Skills, SyntheticMixtureSettings.Instruct, SyntheticMixtureSettings.PlantedControl)),
             OneOf(c, "colm.data.prompt-template", "auto", "alpaca", "none"))
         {
             Format = OneOf(c, "colm.data.format", "auto", "math", "classification"),

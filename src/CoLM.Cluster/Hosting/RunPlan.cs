@@ -167,7 +167,7 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
     }
 
     public static ITokenizer LoadTokenizer(ColmSettings s) =>
-        s.Model.UsesModelTokenizer ? ModelFolder(() => Tokenizers.HfTokenizerLoader.Load(s.Model.Path)) : CharTokenizer.Instance;
+        s.Model.UsesModelTokenizer ? ModelFolder(() => Tokenizers.HfTokenizerLoader.Load(s.Model.Folder)) : CharTokenizer.Instance;
 
     public static DataMixture LoadData(ColmSettings s)
     {

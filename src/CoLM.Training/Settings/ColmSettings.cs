@@ -27,10 +27,19 @@ public sealed record ModelSettings(
     string Path, string Adapter, string Tokenizer, int Dim, int Layers, int Heads, int HiddenDim, int MaxSeqLen, double RopeTheta,
     long InitSeed, LoraSettings Lora)
 {
-    public bool IsHuggingFace => Path.Length > 0;
+    /// <summary>colm.model.base: "pretrained" (the shipped base, <see cref="PretrainedBase"/>) or "random"; ignored when Path is set.</summary>
+    public string Base { get; init; } = PretrainedBase.Random;
 
-    /// <summary>The model folder's tokenizer is used when asked for, or by default with a model folder.</summary>
-    public bool UsesModelTokenizer => Tokenizer == "model" || (Tokenizer == "auto" && IsHuggingFace);
+    /// <summary>The model folder a run loads: Path when set, else the shipped pretrained base when Base asks for it, else "" (the built-in decoder from its seed).</summary>
+    public string Folder => Path.Length > 0 ? Path : Base == PretrainedBase.Pretrained ? PretrainedBase.ShippedFolder : "";
+
+    public bool IsHuggingFace => Folder.Length > 0;
+
+    /// <summary>
+    /// The model folder's tokenizer is used when asked for, or by default with a model folder,
+    /// except a folder `colm pretrain` wrote: it has none and reads characters.
+    /// </summary>
+    public bool UsesModelTokenizer => Tokenizer == "model" || (Tokenizer == "auto" && IsHuggingFace && !PretrainedBase.UsesCharTokenizer(Folder));
 
     /// <summary>colm.model.dtype: float32 | bfloat16 | float16 | auto (the model folder's torch_dtype).</summary>
     public string Dtype { get; init; } = "float32";
