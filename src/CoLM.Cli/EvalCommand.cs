@@ -65,8 +65,12 @@ public static class EvalCommand
                     perSource[batch[j].Source] = (count + 1, right + (correct ? 1 : 0));
                     predictions.WriteLine(new JsonObject
                     {
-                        ["origin"] = batch[j].Origin, ["source"] = batch[j].Source, ["generated"] = generated,
-                        ["answer"] = answer, ["target"] = batch[j].Target, ["correct"] = correct,
+                        ["origin"] = batch[j].Origin,
+                        ["source"] = batch[j].Source,
+                        ["generated"] = generated,
+                        ["answer"] = answer,
+                        ["target"] = batch[j].Target,
+                        ["correct"] = correct,
                     }.ToJsonString());
                 }
                 Console.Write($"\r{Math.Min(start + BatchSize, examples.Count)}/{examples.Count} examples");

@@ -18,7 +18,7 @@ internal static class InstructSkills
 
     public static IReadOnlyList<SyntheticSkill> All { get; } =
     [
-        Structured("arith.add", 0.22, NearDuplicates: 0.20,
+        Structured("arith.add", 0.22, nearDuplicates: 0.20,
             (0.30, rng => Add(rng.NextInt(0, 9), rng.NextInt(0, 9))),
             (0.40, rng => Add(rng.NextInt(10, 99), rng.NextInt(10, 99))),
             (0.10, rng =>
@@ -26,15 +26,15 @@ internal static class InstructSkills
                 int a = rng.NextInt(0, 99), b = rng.NextInt(0, 99), c = rng.NextInt(0, 99);
                 return ($"add {a} {b} {c} =", Text(a + b + c));
             })),
-        Structured("arith.sub", 0.19, NearDuplicates: 0.15,
+        Structured("arith.sub", 0.19, nearDuplicates: 0.15,
             (0.35, rng => Sub(rng, 0, 9, 0)),
             (0.40, rng => Sub(rng, 10, 99, 0)),
             (0.10, rng => Sub(rng, 100, 999, 99))),
-        Structured("string.reverse", 0.17, NearDuplicates: 0.15,
+        Structured("string.reverse", 0.17, nearDuplicates: 0.15,
             (0.40, rng => Reverse(Word(rng, Lower, 3, 4))),
             (0.30, rng => Reverse(Word(rng, Lower, 5, 6))),
             (0.15, rng => Reverse(Word(rng, Lower, 7, 9)))),
-        Structured("arith.max", 0.15, NearDuplicates: 0.20,
+        Structured("arith.max", 0.15, nearDuplicates: 0.20,
             (0.60, rng =>
             {
                 int a = rng.NextInt(0, 99), b = rng.NextInt(0, 99);
@@ -70,7 +70,7 @@ internal static class InstructSkills
     /// taken once from the sub-types (fixed per source, not per seed: popular prompts are a property
     /// of the data source), each copy written one of three ways. Held-out draws skip the copies.
     /// </summary>
-    private static SyntheticSkill Structured(string name, double share, double NearDuplicates,
+    private static SyntheticSkill Structured(string name, double share, double nearDuplicates,
         params (double Weight, Func<SplitMix64, (string Prompt, string Target)> Draw)[] subTypes)
     {
         double total = subTypes.Sum(t => t.Weight);
@@ -89,7 +89,7 @@ internal static class InstructSkills
         var popular = Enumerable.Range(0, 12).Select(_ => DrawSubType(popularRng)).ToArray();
         return new SyntheticSkill(name, share, Huge, rng =>
         {
-            if (rng.NextDouble() >= NearDuplicates) return DrawSubType(rng);
+            if (rng.NextDouble() >= nearDuplicates) return DrawSubType(rng);
             var (prompt, target) = popular[rng.NextInt(0, popular.Length - 1)];
             return (NearDuplicate(prompt, rng.NextInt(0, 2)), target);
         })

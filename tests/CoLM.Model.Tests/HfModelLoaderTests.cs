@@ -143,7 +143,10 @@ public sealed class HfModelLoaderTests(ITestOutputHelper output)
     {
         using var temp = CopyOf("llama", config => config["rope_scaling"] = new JsonObject
         {
-            ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0,
+            ["rope_type"] = "llama3",
+            ["factor"] = 8.0,
+            ["low_freq_factor"] = 1.0,
+            ["high_freq_factor"] = 4.0,
             ["original_max_position_embeddings"] = 4,
         });
         var scaling = HfConfig.Read(temp.Path).Decoder.RopeScaling;

@@ -32,6 +32,14 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Contains("\"colm.step\"", telemetry);
         Assert.Contains("\"colm.sketch\"", telemetry);
         Assert.Contains("colm.train.loss", telemetry);
+
+        // The default mixture's held-out-only task is scored on its own and left out of the means.
+        using var eval = global::System.Text.Json.JsonDocument.Parse(metrics.Last(l => l.Contains("\"kind\":\"eval\"")));
+        var sources = eval.RootElement.GetProperty("sources").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetProperty("loss").GetDouble());
+        Assert.True(sources.ContainsKey("ood.compose"));
+        double trainedMean = sources.Where(s => s.Key != "ood.compose").Average(s => s.Value);
+        Assert.Equal(trainedMean, eval.RootElement.GetProperty("meanLoss").GetDouble(), 9);
+        Assert.Contains("The means leave out ood.compose", File.ReadAllText(Path.Combine(dir, "report.md")));
     }
 
     [Fact]

@@ -61,29 +61,29 @@ public static class QualityBenchmark
                           $", {baseSettings.Train.Steps} steps each, output {outDir}");
         await WarmUpAsync(outDir, cl, stop);
         foreach (var variant in variants)
-        foreach (double lr in lrs)
-        {
-            for (long seed = 1; seed <= seeds; seed++)
+            foreach (double lr in lrs)
             {
-                index++;
-                string name = grid is null ? $"{variant.Name}-seed{seed}" : $"{variant.Name}-lr{lr.ToString("R", CultureInfo.InvariantCulture)}-seed{seed}";
-                string runDir = Path.Combine(outDir, "runs", name);
-                var saved = Path.Combine(runDir, "quality.json");
-                if (File.Exists(saved))
+                for (long seed = 1; seed <= seeds; seed++)
                 {
-                    results.Add(JsonSerializer.Deserialize<QualityResult>(File.ReadAllText(saved))!);
-                    Console.WriteLine($"[{index}/{total}] {name}: done earlier, reused");
-                    continue;
+                    index++;
+                    string name = grid is null ? $"{variant.Name}-seed{seed}" : $"{variant.Name}-lr{lr.ToString("R", CultureInfo.InvariantCulture)}-seed{seed}";
+                    string runDir = Path.Combine(outDir, "runs", name);
+                    var saved = Path.Combine(runDir, "quality.json");
+                    if (File.Exists(saved))
+                    {
+                        results.Add(JsonSerializer.Deserialize<QualityResult>(File.ReadAllText(saved))!);
+                        Console.WriteLine($"[{index}/{total}] {name}: done earlier, reused");
+                        continue;
+                    }
+                    if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
+                    stop.ThrowIfCancellationRequested();
+                    var result = await RunOneAsync(variant, seed, grid is null ? null : lr, name, outDir, cl, stop);
+                    File.WriteAllText(saved, JsonSerializer.Serialize(result));
+                    results.Add(result);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"[{index}/{total}] {name}: held-out loss {result.Final.MeanLoss:0.000}, exact match {100 * result.Final.MeanAccuracy:0.0}%, {result.WallSeconds:0}s, peak +{result.PeakBytesAboveBaseline / 1048576.0:0} MiB"));
                 }
-                if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
-                stop.ThrowIfCancellationRequested();
-                var result = await RunOneAsync(variant, seed, grid is null ? null : lr, name, outDir, cl, stop);
-                File.WriteAllText(saved, JsonSerializer.Serialize(result));
-                results.Add(result);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"[{index}/{total}] {name}: held-out loss {result.Final.MeanLoss:0.000}, exact match {100 * result.Final.MeanAccuracy:0.0}%, {result.WallSeconds:0}s, peak +{result.PeakBytesAboveBaseline / 1048576.0:0} MiB"));
             }
-        }
 
         var (best, tuning) = grid is null ? (results, null) : BestRatePerArm(variants, results);
         var report = new QualityReport(variants, best, targetLoss, baseSettings) { Tuning = tuning };

@@ -413,10 +413,19 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _runClock.Elapsed, new Dictionary<string, double>(_phaseSeconds), perSource);
         _ctx.Run.AppendMetrics(new
         {
-            kind = "step", step, loss, lr = report.LearningRate, samples, samplesPerSecond = perSecond,
+            kind = "step",
+            step,
+            loss,
+            lr = report.LearningRate,
+            samples,
+            samplesPerSecond = perSecond,
             elapsedSeconds = _runClock.Elapsed.TotalSeconds,
-            stepSeconds = stepTime.TotalSeconds, phases = report.PhaseSeconds, selected = perSource,
-            degenerateFeatures = _selection.DegenerateFeatures, smallLeftOut = _selection.SmallLeftOut, generation = _generation,
+            stepSeconds = stepTime.TotalSeconds,
+            phases = report.PhaseSeconds,
+            selected = perSource,
+            degenerateFeatures = _selection.DegenerateFeatures,
+            smallLeftOut = _selection.SmallLeftOut,
+            generation = _generation,
             // The slowest trainer's own compute, beside the phase times above (which add messaging and waiting).
             trainerSeconds = new
             {
@@ -474,8 +483,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _last = report;
         _ctx.Run.AppendMetrics(new
         {
-            kind = "eval", step = _step, elapsedSeconds = _runClock.Elapsed.TotalSeconds, meanAccuracy = report.MeanAccuracy,
-            meanLoss = report.MeanLoss, sources = bySource,
+            kind = "eval",
+            step = _step,
+            elapsedSeconds = _runClock.Elapsed.TotalSeconds,
+            meanAccuracy = report.MeanAccuracy,
+            meanLoss = report.MeanLoss,
+            sources = bySource,
         });
         _ctx.Observer.OnEvaluation(report);
         var then = _afterEvaluation!;

@@ -28,7 +28,7 @@ public static class GreedyGenerator
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompts);
-                if (prompts.Count == 0) throw new ArgumentException("No prompts given.");
+        if (prompts.Count == 0) throw new ArgumentException("No prompts given.");
         if (maxNewTokens < 0) throw new ArgumentException($"maxNewTokens must be >= 0, got {maxNewTokens}.");
         if (padId < 0 || padId >= model.VocabSize) throw new ArgumentException($"padId {padId} is outside the vocabulary [0, {model.VocabSize}).");
         for (int b = 0; b < prompts.Count; b++)
