@@ -16,6 +16,10 @@ public sealed class ConfigTests
         Assert.Equal(2, s.Train.Trainers);
         Assert.Equal(s.Selection.Pool / 2, s.Selection.Budget);
         Assert.Null(s.Selection.SmallSources);
+        Assert.Equal(TimeSpan.FromSeconds(10), s.Cluster.RestartGrace);
+        Assert.Equal("instruct", s.Data.Synthetic.Mixture);
+        Assert.Equal(200, s.Data.HeldoutPerSource);
+        Assert.Equal(TimeSpan.FromSeconds(3), Read("colm.cluster.restart-grace=3s").Cluster.RestartGrace);
     }
 
     [Fact]

@@ -601,10 +601,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         // Usually a peer's all-reduce was aborted because another trainer crashed; that
         // trainer's TrainerRestarted may arrive after this (different senders, no ordering).
         // Give it a grace period; with no restart behind it the run cannot make progress.
-        Timers.StartSingleTimer(RestartGraceTimerKey, new NoRestartFollowed(_generation, m.Rank, m.Step, m.Reason), RestartGrace);
+        Timers.StartSingleTimer(RestartGraceTimerKey, new NoRestartFollowed(_generation, m.Rank, m.Step, m.Reason), _ctx.Settings.Cluster.RestartGrace);
     }
-
-    private static readonly TimeSpan RestartGrace = TimeSpan.FromSeconds(10);
 
     private sealed record NoRestartFollowed(long Generation, int Rank, long Step, string Reason);
 
@@ -719,8 +717,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         catch (Exception e)
         {
-            string? badInput = BadInput.Describe(e);
-            Fail(badInput ?? $"the coordinator failed handling {message.GetType().Name}: {e.GetType().Name}: {e.Message}", badInput is not null);
+            var (action, described) = FailurePolicy.Classify(e);
+            bool badInput = action == FailureAction.StopBadInput;
+            Fail(badInput ? described : $"the coordinator failed handling {message.GetType().Name}: {e.GetType().Name}: {e.Message}", badInput);
             return true;
         }
     }

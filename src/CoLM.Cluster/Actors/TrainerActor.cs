@@ -145,20 +145,17 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         });
         Receive<WorkFailed>(m =>
         {
-            var cause = m.Error is AggregateException agg ? agg.Flatten().InnerException ?? m.Error : m.Error;
-            var badInput = BadInput.Describe(cause);
-            if (badInput is not null || cause is CollectiveAbortedException or CollectiveTimeoutException)
+            var cause = FailurePolicy.Unwrap(m.Error);
+            var (action, message) = FailurePolicy.Classify(cause);
+            if (action == FailureAction.RestartAndRetry)
             {
-                // Not this replica's fault (a peer failed or hung, or the data, state, model files or
-                // storage offered are wrong): report it and let the coordinator decide.
-                var notArrived = cause is CollectiveTimeoutException timeout ? timeout.MissingRanks.ToImmutableArray() : [];
-                _context.Coordinator.Tell(new StepFailed(m.Generation, m.Step, _rank, badInput ?? cause.Message,
-                    Fatal: badInput is not null, notArrived));
-                BecomeIdle();
-                return;
+                // This replica may be corrupt: throw so the supervisor restarts the actor with a fresh one.
+                throw new TrainerFailedException(_rank, m.Step, cause);
             }
-            // This replica may be corrupt: throw so the supervisor restarts the actor with a fresh one.
-            throw new TrainerFailedException(_rank, m.Step, cause);
+            // Not this replica's fault (a peer failed or hung, or the input is wrong): report it and let the coordinator decide.
+            var notArrived = cause is CollectiveTimeoutException timeout ? timeout.MissingRanks.ToImmutableArray() : [];
+            _context.Coordinator.Tell(new StepFailed(m.Generation, m.Step, _rank, message, Fatal: action == FailureAction.StopBadInput, notArrived));
+            BecomeIdle();
         });
         ReceiveAny(_ => Stash.Stash());
     }

@@ -111,7 +111,10 @@ public static class SettingsReader
         var cluster = new ClusterSettings(Str(c, "colm.cluster.hostname"), Str(c, "colm.cluster.public-hostname"),
             NonNegative(c, "colm.cluster.port"), SeedNodes(c, "colm.cluster.seed-nodes"), Roles(c, "colm.cluster.roles"),
             Devices(c, "colm.cluster.devices"), Duration(c, "colm.cluster.join-timeout"),
-            Duration(c, "colm.cluster.phase-timeout"), Duration(c, "colm.cluster.collective-timeout"));
+            Duration(c, "colm.cluster.phase-timeout"), Duration(c, "colm.cluster.collective-timeout"))
+        {
+            RestartGrace = Duration(c, "colm.cluster.restart-grace"),
+        };
         if (cluster.Hostname is "0.0.0.0" or "::" && cluster.PublicHostname.Length == 0)
             throw new ConfigException("colm.cluster.public-hostname",
                 $"required when colm.cluster.hostname is {cluster.Hostname}: peers need an address they can reach (--public-host)");

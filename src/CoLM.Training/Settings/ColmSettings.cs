@@ -132,6 +132,9 @@ public sealed record ClusterSettings(
 {
     public const string CoordinatorRole = "coordinator", TrainerRole = "trainer";
 
+    /// <summary>colm.cluster.restart-grace: after a rank reports its step aborted, how long the coordinator waits for the failed peer's restart.</summary>
+    public TimeSpan RestartGrace { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The address peers use to reach this node.</summary>
     public string AdvertisedHostname => PublicHostname.Length > 0 ? PublicHostname : Hostname;
 
