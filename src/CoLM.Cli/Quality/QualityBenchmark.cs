@@ -39,7 +39,8 @@ public static class QualityBenchmark
         var o = cl.Options;
         string outDir = Path.GetFullPath(o.GetValueOrDefault("out", DefaultOut));
         int seeds = ParseInt(o.GetValueOrDefault("seeds", "5"), "--seeds");
-        double targetLoss = ParseDouble(o.GetValueOrDefault("target-loss", "2.0"), "--target-loss");
+        // 1.5: reached within 300 steps by some arms of the default comparison on the pretrained base, not all (2.0 was, by every arm at the first evaluation).
+        double targetLoss = ParseDouble(o.GetValueOrDefault("target-loss", "1.5"), "--target-loss");
         cl = cl with { Sets = [.. BenchDefaults, .. cl.Sets] };
         var baseSettings = SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
         var all = QualityVariant.Defaults(baseSettings.Selection.Budget);
