@@ -36,6 +36,21 @@ public sealed class ClusterRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_coordinator_only_node_runs_a_job_on_a_model_folder_without_loading_libtorch()
+    {
+        // The shipped pretrained base is a model folder: the coordinator reads its config.json
+        // (architecture, sketch width) but never a tensor, so libtorch stays on the trainer nodes.
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 1, SameThreads);
+        var submit = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
+            .. TinyRun.SetArgs(_tiny.Sets("folder", ["colm.train.steps=2", "colm.model.base=pretrained", .. SameThreads]))]);
+
+        Assert.True(submit.ExitCode == 0, $"exit {submit.ExitCode}\n{submit.Stderr}\n{nodes.AllOutput()}");
+        Assert.DoesNotContain(nodes.LoadedLibraries(0), l => l.StartsWith("libtorch", StringComparison.Ordinal)
+            || l.StartsWith("libLibTorchSharp", StringComparison.Ordinal) || l.StartsWith("libc10", StringComparison.Ordinal));
+        Assert.Contains("libtorch_cpu.so", nodes.LoadedLibraries(1));
+    }
+
+    [Fact]
     public async Task A_crash_of_trainer_rank_0_in_a_node_process_is_recovered_bit_identically()
     {
         const int Steps = 10;

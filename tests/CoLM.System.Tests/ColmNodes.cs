@@ -49,6 +49,14 @@ public sealed class ColmNodes : IDisposable
 
     public bool HasExited(int node) => _nodes[node].Process.HasExited;
 
+    /// <summary>The shared libraries node's process has mapped now (from /proc/PID/maps).</summary>
+    public IReadOnlySet<string> LoadedLibraries(int node) =>
+        File.ReadLines($"/proc/{_nodes[node].Process.Id}/maps")
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length >= 6 && f[5].Contains(".so", StringComparison.Ordinal))
+            .Select(f => Path.GetFileName(f[5]))
+            .ToHashSet(StringComparer.Ordinal);
+
     /// <summary>Sends a real signal (SIGSTOP = 19, SIGCONT = 18 on Linux x86-64 and arm64).</summary>
     public void Signal(int node, int signal)
     {
