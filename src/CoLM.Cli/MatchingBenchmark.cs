@@ -99,7 +99,7 @@ public static class MatchingBenchmark
     /// <summary>Held-out examples of trained sources, each weighted so every source counts alike (the evaluation's macro mean).</summary>
     private static (int[] Ids, float[] Weights) HeldoutTarget(DataMixture data)
     {
-        var ids = Enumerable.Range(0, data.Heldout.Count).Where(i => data.TrainCountPerSource[data.Heldout[i].SourceId] > 0).ToArray();
+        var ids = Enumerable.Range(0, data.Heldout.Count).Where(i => !data.HeldoutOnlySources.Contains(data.SourceNames[data.Heldout[i].SourceId])).ToArray();
         int sources = ids.Select(i => data.Heldout[i].SourceId).Distinct().Count();
         return (ids, [.. ids.Select(i => 1f / (data.HeldoutCountPerSource[data.Heldout[i].SourceId] * sources))]);
     }

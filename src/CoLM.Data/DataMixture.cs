@@ -66,6 +66,14 @@ public sealed class DataMixture
     public IReadOnlyList<int> TrainCountPerSource { get; }
 
     /// <summary>
+    /// Sources with held-out examples and no training example (a task evaluated that training never
+    /// shows, like the built-in mixture's ood.compose): scored on their own, left out of the means.
+    /// </summary>
+    public IReadOnlySet<string> HeldoutOnlySources => _heldoutOnly ??= SourceNames.Where((_, id) => TrainCountPerSource[id] == 0).ToHashSet(StringComparer.Ordinal);
+
+    private HashSet<string>? _heldoutOnly;
+
+    /// <summary>
     /// The source id of each training example, without reading the example: what the coordinator needs per pool
     /// example (Train[id].SourceId reads and tokenizes a streamed example).
     /// </summary>

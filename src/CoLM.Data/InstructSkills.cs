@@ -31,9 +31,9 @@ internal static class InstructSkills
             (0.40, rng => Sub(rng, 10, 99, 0)),
             (0.10, rng => Sub(rng, 100, 999, 99))),
         Structured("string.reverse", 0.17, nearDuplicates: 0.15,
-            (0.40, rng => Reverse(Word(rng, Lower, 3, 4))),
-            (0.30, rng => Reverse(Word(rng, Lower, 5, 6))),
-            (0.15, rng => Reverse(Word(rng, Lower, 7, 9)))),
+            (0.40, rng => Reverse(SyntheticSkills.Word(rng, Lower, 3, 4))),
+            (0.30, rng => Reverse(SyntheticSkills.Word(rng, Lower, 5, 6))),
+            (0.15, rng => Reverse(SyntheticSkills.Word(rng, Lower, 7, 9)))),
         Structured("arith.max", 0.15, nearDuplicates: 0.20,
             (0.60, rng =>
             {
@@ -45,25 +45,23 @@ internal static class InstructSkills
                 int a = rng.NextInt(0, 99), b = rng.NextInt(0, 99), c = rng.NextInt(0, 99);
                 return ($"max {a} {b} {c} =", Text(Math.Max(a, Math.Max(b, c))));
             })),
-        Default("string.upper"),
-        Default("string.count"),
+        SyntheticSkills.Named("string.upper"),
+        SyntheticSkills.Named("string.count"),
         // One-digit products as in "skills", and two-digit by one-digit: 500 prompts, room for 200 held out.
         new("arith.mul", 0.05, 50 * 10, rng =>
         {
             int a = rng.NextInt(0, 49), b = rng.NextInt(0, 9);
             return ($"mul {a} {b} =", Text(a * b));
         }),
-        Default("string.sort"),
-        Default("logic.parity"),
-        Default("string.next"),
+        SyntheticSkills.Named("string.sort"),
+        SyntheticSkills.Named("logic.parity"),
+        SyntheticSkills.Named("string.next"),
         new("ood.compose", 0, Huge, rng =>
         {
-            var word = Word(rng, Lower, 3, 6);
+            var word = SyntheticSkills.Word(rng, Lower, 3, 6);
             return ($"rev upper {word} =", new string(word.Reverse().ToArray()).ToUpperInvariant());
         }),
     ];
-
-    private static SyntheticSkill Default(string name) => SyntheticSkills.All.Single(s => s.Name == name);
 
     /// <summary>
     /// A large source: sub-types drawn by weight, plus a share of near-duplicates of 12 prompts
@@ -118,11 +116,4 @@ internal static class InstructSkills
     private static (string, string) Reverse(string word) => ($"rev {word} =", new string(word.Reverse().ToArray()));
 
     private static string Text(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
-
-    private static string Word(SplitMix64 rng, string alphabet, int minLength, int maxLength)
-    {
-        var chars = new char[rng.NextInt(minLength, maxLength)];
-        for (var i = 0; i < chars.Length; i++) chars[i] = alphabet[rng.NextInt(alphabet.Length)];
-        return new string(chars);
-    }
 }

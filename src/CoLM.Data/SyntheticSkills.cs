@@ -109,7 +109,7 @@ internal static class SyntheticSkills
         Named("string.next") with { Share = 0.04 },
     ];
 
-    private static SyntheticSkill Named(string name) => All.Single(s => s.Name == name);
+    internal static SyntheticSkill Named(string name) => All.Single(s => s.Name == name);
 
     private static (string Prompt, string Target) PlantedOperation(SplitMix64 rng, int operation)
     {
@@ -125,7 +125,7 @@ internal static class SyntheticSkills
 
     private static IFormatProvider Inv => System.Globalization.CultureInfo.InvariantCulture;
 
-    private static string Word(SplitMix64 rng, string alphabet, int minLength, int maxLength)
+    internal static string Word(SplitMix64 rng, string alphabet, int minLength, int maxLength)
     {
         var chars = new char[rng.NextInt(minLength, maxLength)];
         for (var i = 0; i < chars.Length; i++)

@@ -786,16 +786,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// </summary>
     private EvalReport ToReport(long step, IReadOnlyDictionary<string, SourceScore> sources)
     {
-        var trained = sources.Where(s => IsTrained(s.Key)).Select(s => s.Value).ToArray();
+        var trained = sources.Where(s => !_ctx.Data.HeldoutOnlySources.Contains(s.Key)).Select(s => s.Value).ToArray();
         var averaged = trained.Length > 0 ? trained : sources.Values.ToArray();
         return new(step, sources, averaged.Length == 0 ? 0 : averaged.Average(x => x.Accuracy), averaged.Length == 0 ? 0 : averaged.Average(x => x.Loss));
-    }
-
-    private bool IsTrained(string source)
-    {
-        int id = -1;
-        for (int i = 0; i < _ctx.Data.SourceNames.Count; i++)
-            if (_ctx.Data.SourceNames[i] == source) id = i;
-        return id >= 0 && _ctx.Data.TrainCountPerSource[id] > 0;
     }
 }

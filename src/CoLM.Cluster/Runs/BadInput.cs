@@ -19,7 +19,7 @@ public static class BadInput
     /// <summary>The user-facing message when <paramref name="error"/> is bad input, else null.</summary>
     public static string? Describe(Exception error)
     {
-        var e = error is AggregateException agg ? agg.Flatten().InnerException ?? error : error;
+        var e = FailurePolicy.Unwrap(error);
         return e switch
         {
             IOException io when Storage(io) is { } storage => storage,

@@ -36,7 +36,7 @@ public static class RunReport
             sb.AppendLine($"| {name} | {ctx.Data.TrainCountPerSource[id]} | {truncated[id]} | {(a ?? b)?.Examples ?? 0} | {Pct(b?.Accuracy)} | {Pct(a?.Accuracy)} | {Num(b?.Loss)} | {Num(a?.Loss)} |");
         }
         sb.AppendLine($"| **mean over sources** | {ctx.Data.Train.Count} | {truncated.Sum()} | {ctx.Data.Heldout.Count} | {Pct(before?.MeanAccuracy)} | {Pct(after?.MeanAccuracy)} | {Num(before?.MeanLoss)} | {Num(after?.MeanLoss)} |");
-        var heldoutOnly = ctx.Data.SourceNames.Where((_, id) => ctx.Data.TrainCountPerSource[id] == 0).ToArray();
+        var heldoutOnly = ctx.Data.HeldoutOnlySources.Order(StringComparer.Ordinal).ToArray();
         if (heldoutOnly.Length > 0 && heldoutOnly.Length < ctx.Data.SourceNames.Count)
         {
             sb.AppendLine();
