@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using CoLM.Cluster.Configuration;
+using CoLM.Cluster.Coordination;
 using CoLM.Cluster.Hosting;
 using CoLM.Collectives;
 using CoLM.Data;
@@ -13,9 +14,11 @@ namespace CoLM.Cli;
 
 /// <summary>
 /// `colm bench step`: one CoLM step (pool L, coreset b = L/2) against a big-batch step on L, on
-/// the configured model, through the same replica, collective and selector code a run uses
-/// (trainer replicas on their own threads; the actor messaging around them is left out).
-/// Both variants are measured in this one process, alternately, and reported as medians.
+/// the configured model, through the code a run uses: the coordinator's <see cref="StepPlanner"/>
+/// (sketch shares, probe and selection seeds, small sources, weights, the round-robin deal) and
+/// the trainers' <see cref="TrainerReplica"/> on their own threads; the actor messaging around
+/// them is left out (`colm bench cluster` measures that). Both variants are measured in this one
+/// process, alternately, and reported as medians.
 /// </summary>
 public static class StepBenchmark
 {
@@ -32,19 +35,24 @@ public static class StepBenchmark
 
         using var group = new InProcessCollectiveGroup(world, settings.Cluster.CollectiveTimeout);
         using var replicas = new ReplicaSet(world, r => new TrainerReplica(settings, data, r, group.ForRank(r), FaultInjector.None));
-        var small = SmallSourceShare.Flags(settings.Selection, data);
-        var selector = new CoresetSelector(settings.Selection.ToOptions(), small, replicas.Items[0].SketchDimension);
+        // The coordinator's own step plan: the same sketch shares, probe seed, selection seed and deal as a run.
+        var planner = new StepPlanner(settings, data, TrainerReplica.SketchWidth(settings));
+        var selector = planner.NewSelector();
         var sampler = new PoolSampler(data.Train.Count, settings.Run.Seed);
-        long step = 0;
 
+        // CoLM steps are numbered 1, 2, ... as in a run, each on the next pool a run would draw;
+        // the big-batch step after each trains on the same pool. Step 1 is therefore exactly a
+        // run's step 1 (same replicas, pool and seeds); its coreset digest says so.
         var colm = new List<Sample>();
         var big = new List<Sample>();
-        for (int i = 0; i < Warmup + Repeats; i++)
+        string? firstDigest = null;
+        for (int step = 1; step <= Warmup + Repeats; step++)
         {
             var ids = sampler.Next(pool);
-            var a = ColmStep(replicas, selector, data, small, ids, budget, ++step, settings);
-            var b = BigBatchStep(replicas, ids, ++step);
-            if (i >= Warmup)
+            var (a, selection) = ColmStep(replicas, planner, selector, ids, step);
+            firstDigest ??= StepPlanner.Digest(selection);
+            var b = BigBatchStep(replicas, ids, step);
+            if (step > Warmup)
             {
                 colm.Add(a);
                 big.Add(b);
@@ -52,47 +60,44 @@ public static class StepBenchmark
         }
 
         Print(settings, pool, budget, world, colm, big);
+        Console.WriteLine($"step 1 coreset digest: {firstDigest} (a run with these settings and seed selects the same coreset at step 1; metrics.jsonl's coresetDigest)");
         return 0;
     }
 
     private sealed record Sample(double Sketch, double Select, double Train, double AllReduce, double Total, long PeakAboveBaseline);
 
-    private static Sample ColmStep(ReplicaSet replicas, CoresetSelector selector, DataMixture data, bool[] small,
-        int[] pool, int budget, long step, ColmSettings s)
+    private static (Sample, CoresetSelection) ColmStep(ReplicaSet replicas, StepPlanner planner, CoresetSelector selector, int[] pool, long step)
     {
         var (baseline, reset) = BeginMemoryWindow();
         var total = Stopwatch.StartNew();
-        long probeSeed = ProbeDirections.SeedForStep(s.Run.Seed, step);
-        var toSketch = pool.Where(id => !small[data.Train[id].SourceId]).ToArray();
-        var shares = WorkShares.Split(toSketch, replicas.Count);
+        var shares = planner.SketchShares(pool, replicas.Count)!;
+        var (kind, probeSeed, probes) = planner.SketchRequest(step);
         var clock = Stopwatch.StartNew();
-        var sketches = replicas.Parallel(r => r.Sketch(shares[r.Rank], SketchKind.ZerothOrder, probeSeed, s.Selection.Probes));
+        var sketches = replicas.Parallel(r => r.Sketch(shares[r.Rank], kind, probeSeed, probes));
         double sketch = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        var builder = new PoolSketchBuilder(pool, s.Selection.Probes);
-        for (int r = 0; r < replicas.Count; r++) builder.Add(shares[r], sketches[r].Losses, sketches[r].Coefficients);
-        var selection = selector.Select(builder.Build(pool.Select(id => data.Train[id].SourceId).ToArray(), probeSeed,
-            replicas.Items[0].SketchDimension), budget, probeSeed ^ 0x5E1EC7);
+        var selection = planner.Select(selector, pool,
+            Enumerable.Range(0, replicas.Count).Select(r => new StepPlanner.ShareSketch(shares[r], sketches[r].Losses, sketches[r].Coefficients, sketches[r].Features)), step);
         double select = clock.Elapsed.TotalSeconds;
 
-        var (trainTime, allReduce) = Train(replicas, selection.ExampleIds, step);
-        return new Sample(sketch, select, trainTime, allReduce, total.Elapsed.TotalSeconds, PeakAbove(baseline, reset));
+        var (trainTime, allReduce) = Train(replicas, planner.Deal(selection, replicas.Count), step);
+        return (new Sample(sketch, select, trainTime, allReduce, total.Elapsed.TotalSeconds, PeakAbove(baseline, reset)), selection);
     }
 
     private static Sample BigBatchStep(ReplicaSet replicas, int[] pool, long step)
     {
         var (baseline, reset) = BeginMemoryWindow();
         var total = Stopwatch.StartNew();
-        var (trainTime, allReduce) = Train(replicas, pool, step);
+        var shares = WorkShares.Split(pool, replicas.Count).Select(ids => new StepPlanner.TrainShare(ids, [.. ids.Select(_ => 1f)], pool.Length)).ToArray();
+        var (trainTime, allReduce) = Train(replicas, shares, step);
         return new Sample(0, 0, trainTime, allReduce, total.Elapsed.TotalSeconds, PeakAbove(baseline, reset));
     }
 
-    private static (double Train, double AllReduce) Train(ReplicaSet replicas, int[] ids, long step)
+    private static (double Train, double AllReduce) Train(ReplicaSet replicas, StepPlanner.TrainShare[] shares, long step)
     {
-        var shares = WorkShares.Split(ids, replicas.Count);
         var clock = Stopwatch.StartNew();
-        var outcomes = replicas.Parallel(r => r.Train(step, shares[r.Rank], Enumerable.Repeat(1f, shares[r.Rank].Length).ToArray(), ids.Length, false));
+        var outcomes = replicas.Parallel(r => r.Train(step, shares[r.Rank].Ids, shares[r.Rank].Weights, shares[r.Rank].GlobalWeight, false));
         double wall = clock.Elapsed.TotalSeconds;
         double allReduce = outcomes.Max(o => o.AllReduce.TotalSeconds);
         return (wall - allReduce, allReduce);

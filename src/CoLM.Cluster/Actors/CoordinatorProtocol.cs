@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using CoLM.Cluster.Coordination;
 using CoLM.Training;
 
 namespace CoLM.Cluster.Actors;
@@ -21,9 +22,9 @@ public sealed record RegisterTrainer(IActorRef Trainer, string Node, int LocalIn
 public sealed record TrainerRestarted(IActorRef Trainer, string Node, int LocalIndex, string Reason) : IClusterMessage;
 
 public sealed record Sketches(long Generation, long Step, int Rank, ImmutableArray<int> Ids,
-    ImmutableArray<float> Losses, ImmutableArray<float> Coefficients, ImmutableArray<float> Features, TimeSpan Elapsed) : IClusterMessage;
+    ImmutableArray<float> Losses, ImmutableArray<float> Coefficients, ImmutableArray<float> Features, TimeSpan Elapsed) : IClusterMessage, IRunEvent;
 
-public sealed record StepDone(long Generation, long Step, int Rank, TrainOutcome Outcome) : IClusterMessage;
+public sealed record StepDone(long Generation, long Step, int Rank, TrainOutcome Outcome) : IClusterMessage, IRunEvent;
 
 /// <summary>
 /// The assignment failed for a reason outside this replica. <paramref name="Fatal"/>: bad input
@@ -31,21 +32,21 @@ public sealed record StepDone(long Generation, long Step, int Rank, TrainOutcome
 /// the ranks this one waited for in vain at a collective (a timeout names them), so the coordinator
 /// can blame the rank that hung rather than the one that reported it.
 /// </summary>
-public sealed record StepFailed(long Generation, long Step, int Rank, string Reason, bool Fatal, ImmutableArray<int> NotArrived) : IClusterMessage;
+public sealed record StepFailed(long Generation, long Step, int Rank, string Reason, bool Fatal, ImmutableArray<int> NotArrived) : IClusterMessage, IRunEvent;
 
 /// <summary>
 /// Answer to <see cref="InspectReplica"/>: what this trainer's replica holds. A restarted trainer
 /// has no replica (<paramref name="HasState"/> false) until the next Synchronise builds one.
 /// </summary>
-public sealed record ReplicaInspected(long Generation, int Rank, bool HasState, long CompletedSteps, ulong Checksum) : IClusterMessage;
+public sealed record ReplicaInspected(long Generation, int Rank, bool HasState, long CompletedSteps, ulong Checksum) : IClusterMessage, IRunEvent;
 
-public sealed record EvalDone(long Generation, long Step, int Rank, ImmutableArray<int> Ids, EvalOutcome Outcome) : IClusterMessage;
+public sealed record EvalDone(long Generation, long Step, int Rank, ImmutableArray<int> Ids, EvalOutcome Outcome) : IClusterMessage, IRunEvent;
 
-public sealed record Synchronised(long Generation, int Rank, long CompletedSteps, ulong Checksum, int SketchDimension) : IClusterMessage;
+public sealed record Synchronised(long Generation, int Rank, long CompletedSteps, ulong Checksum, int SketchDimension) : IClusterMessage, IRunEvent;
 
-public sealed record StateSaved(long Generation, long Step, int Rank) : IClusterMessage;
+public sealed record StateSaved(long Generation, long Step, int Rank) : IClusterMessage, IRunEvent;
 
 // ---- From the process hosting (or the client that submitted) the run.
 
 /// <summary>Finish at the next step boundary with a checkpoint (Ctrl-C, or a job's time limit).</summary>
-public sealed record StopRequested(string Reason) : IClusterMessage;
+public sealed record StopRequested(string Reason) : IClusterMessage, IRunEvent;

@@ -41,10 +41,20 @@ public sealed class CheckpointStore(RunDirectory run, int keep)
 {
     public CheckpointPaths BeginPartial(long step)
     {
-        var partial = Path.Combine(run.CheckpointsPath, $".step-{step:D6}.partial");
-        if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
-        Directory.CreateDirectory(partial);
-        return new CheckpointPaths(partial, step);
+        var partial = PartialAt(run.CheckpointsPath, step);
+        Prepare(partial);
+        return partial;
+    }
+
+    /// <summary>Where the checkpoint of <paramref name="step"/> is assembled before it is sealed.</summary>
+    public static CheckpointPaths PartialAt(string checkpointsPath, long step) =>
+        new(Path.Combine(checkpointsPath, $".step-{step:D6}.partial"), step);
+
+    /// <summary>Empties (or creates) a partial checkpoint folder: what an abandoned attempt left there is not trusted.</summary>
+    public static void Prepare(CheckpointPaths partial)
+    {
+        if (Directory.Exists(partial.Directory)) Directory.Delete(partial.Directory, recursive: true);
+        Directory.CreateDirectory(partial.Directory);
     }
 
     public CheckpointPaths Complete(CheckpointPaths partial, CoordinatorCheckpoint state, NormalizerState normalizer, string config)

@@ -1,0 +1,44 @@
+using System.Text.Json.Serialization;
+using CoLM.Cluster.Runs;
+
+namespace CoLM.Cluster.Coordination;
+
+// The lines of RUN/metrics.jsonl, one record per kind (camelCase JSON, "kind" first). Readers:
+// bench quality and bench cluster, the system tests, and anyone plotting a run.
+
+/// <summary>One committed optimizer step.</summary>
+/// <param name="Phases">Seconds per phase as the coordinator saw them (sketch, select, train, allreduce).</param>
+/// <param name="Selected">Coreset examples per source.</param>
+/// <param name="TrainerSeconds">The slowest trainer's own compute, beside the phase times (which add messaging and waiting).</param>
+/// <param name="CoresetDigest">The coreset's fingerprint (<see cref="StepPlanner.Digest"/>).</param>
+public sealed record StepRow(
+    long Step, double Loss, double Lr, int Samples, double SamplesPerSecond, double ElapsedSeconds, double StepSeconds,
+    IReadOnlyDictionary<string, double> Phases, IReadOnlyDictionary<string, int> Selected, int DegenerateFeatures, int SmallLeftOut,
+    long Generation, TrainerSeconds TrainerSeconds, string CoresetDigest)
+{
+    [JsonPropertyOrder(-1)]
+    public string Kind => "step";
+}
+
+public sealed record TrainerSeconds(double Sketch, double Compute, double Optimizer);
+
+/// <summary>One held-out evaluation; the means leave held-out-only sources out.</summary>
+public sealed record EvalRow(long Step, double ElapsedSeconds, double MeanAccuracy, double MeanLoss, IReadOnlyDictionary<string, SourceScore> Sources)
+{
+    [JsonPropertyOrder(-1)]
+    public string Kind => "eval";
+}
+
+/// <summary>A sealed checkpoint; <paramref name="Path"/> is relative to the run directory.</summary>
+public sealed record CheckpointRow(long Step, string Path)
+{
+    [JsonPropertyOrder(-1)]
+    public string Kind => "checkpoint";
+}
+
+/// <summary>A trainer restarted by its supervisor; <paramref name="Step"/> is the step that is retried.</summary>
+public sealed record RestartRow(int Rank, long Step, string Reason)
+{
+    [JsonPropertyOrder(-1)]
+    public string Kind => "restart";
+}

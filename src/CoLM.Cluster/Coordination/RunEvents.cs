@@ -1,0 +1,98 @@
+using CoLM.Cluster.Actors;
+using CoLM.Cluster.Runs;
+using CoLM.Selection;
+
+namespace CoLM.Cluster.Coordination;
+
+// ---- Events in. The trainers' replies (Sketches, StepDone, EvalDone, Synchronised,
+// ReplicaInspected, StateSaved, StepFailed) and StopRequested are events as they arrive; the
+// records below are what the shell observes itself (membership, timers, storage).
+
+/// <summary>Something <see cref="RunStateMachine"/> reacts to.</summary>
+public interface IRunEvent;
+
+/// <summary>A trainer announced itself (its first start).</summary>
+public sealed record TrainerJoined(TrainerKey Trainer, string DataEndpoint) : IRunEvent;
+
+/// <summary>A trainer was restarted by its supervisor; its replica is new and must be resynchronised.</summary>
+public sealed record TrainerReplaced(TrainerKey Trainer, string Reason) : IRunEvent;
+
+/// <summary>A trainer stopped for good: its node is gone (<paramref name="NodeGone"/>) or it failed repeatedly. <paramref name="Rank"/> is null for one without a rank.</summary>
+public sealed record TrainerStopped(int? Rank, string Path, bool NodeGone) : IRunEvent;
+
+/// <summary>A cluster member is unreachable or removed (<paramref name="What"/> says which).</summary>
+public sealed record NodeLost(string Node, string What) : IRunEvent;
+
+/// <summary>The checkpoint the machine asked for (<see cref="CompleteCheckpoint"/>) is on disk.</summary>
+public sealed record CheckpointWritten(CheckpointPaths Checkpoint) : IRunEvent;
+
+/// <summary>The phase timer set on entering <paramref name="Phase"/> fired.</summary>
+public sealed record PhaseTimedOut(long Generation, RunPhase Phase, long Step) : IRunEvent;
+
+/// <summary>A trainer reported a failed assignment and no trainer restart followed within colm.cluster.restart-grace.</summary>
+public sealed record RestartGraceExpired(long Generation, int Rank, long Step, string Reason) : IRunEvent;
+
+/// <summary>The shell failed carrying out an output (a checkpoint it could not write): the run ends with this error.</summary>
+public sealed record CoordinatorFaulted(string Error, bool BadInput) : IRunEvent;
+
+// ---- Outputs: commands the shell carries out, and records for the recorder (metrics, report,
+// telemetry, progress). The machine decides; it never writes or sends itself.
+
+public interface IRunOutput;
+
+/// <summary>Send <paramref name="Message"/> to the trainer holding <paramref name="Rank"/>.</summary>
+public sealed record SendToTrainer(int Rank, IClusterMessage Message) : IRunOutput;
+
+/// <summary>(Re)arm the single phase timer: <paramref name="Timeout"/> arrives after <paramref name="After"/> unless re-armed or cancelled.</summary>
+public sealed record ArmPhaseTimer(PhaseTimedOut Timeout, TimeSpan After) : IRunOutput;
+
+public sealed record CancelPhaseTimer : IRunOutput;
+
+/// <summary>(Re)arm the restart-grace timer.</summary>
+public sealed record ArmRestartGrace(RestartGraceExpired Expiry, TimeSpan After) : IRunOutput;
+
+public sealed record CancelRestartGrace : IRunOutput;
+
+/// <summary>Create the empty partial checkpoint folder before a trainer is asked to write into it.</summary>
+public sealed record PrepareCheckpoint(CheckpointPaths Partial) : IRunOutput;
+
+/// <summary>Write the coordinator's part, seal and publish the checkpoint, then answer <see cref="CheckpointWritten"/>.</summary>
+public sealed record CompleteCheckpoint(CheckpointPaths Partial, CoordinatorCheckpoint State, NormalizerState Normalizer) : IRunOutput;
+
+// Records: what happened, for whoever keeps account of it (see RunRecorder).
+
+public enum RunLogLevel { Debug, Info, Warning, Error }
+
+/// <summary>A line for the operator's log.</summary>
+public sealed record Logged(RunLogLevel Level, string Message) : IRunOutput;
+
+/// <summary>Something the user should read (shown beside the progress bar).</summary>
+public sealed record Noticed(string Message) : IRunOutput;
+
+public sealed record PhaseChanged(RunPhase From, RunPhase To, long Step, long Generation) : IRunOutput;
+
+/// <summary>The replicas hold the committed step and agree; the run clock starts at the first.</summary>
+public sealed record ReplicasSynchronised(long Step) : IRunOutput;
+
+public sealed record StepStarted(long Step, long Generation) : IRunOutput;
+
+/// <summary>One timed part of the step (ColmInstruments' phase names), measured by the machine's clock.</summary>
+public sealed record PhaseTimed(string Name, TimeSpan Elapsed) : IRunOutput;
+
+public sealed record CoresetSelected(long Step, CoresetSelection Selection) : IRunOutput;
+
+/// <summary>Every trainer finished <paramref name="Step"/>: the weighted loss, examples trained and each trainer's own timings.</summary>
+public sealed record StepCompleted(
+    long Step, double Loss, int Samples, TimeSpan StepTime, CoresetSelection Selection, long Generation,
+    double SlowestSketchSeconds, double SlowestComputeSeconds, double SlowestOptimizerSeconds) : IRunOutput;
+
+public sealed record Evaluated(EvalReport Report) : IRunOutput;
+
+public sealed record CheckpointTaken(long Step, CheckpointPaths Checkpoint) : IRunOutput;
+
+public sealed record TrainerRestartRecorded(int Rank, long Step, string Reason) : IRunOutput;
+
+/// <summary>The run ended as completed or stopped; the adapter of <paramref name="FinalCheckpoint"/> is the result.</summary>
+public sealed record RunCompleted(RunResult Result, CheckpointPaths FinalCheckpoint) : IRunOutput;
+
+public sealed record RunFailed(RunResult Result) : IRunOutput;

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using CoLM.Cluster.Actors;
+using CoLM.Cluster.Runs;
+using CoLM.Telemetry;
+
+namespace CoLM.Cluster.Coordination;
+
+/// <summary>
+/// Keeps account of a run from the state machine's records: metrics.jsonl rows, status.json, the
+/// final report and adapter, OpenTelemetry spans and instruments, and the progress observer. It
+/// decides nothing; the machine never writes. Owns the run clock (wall time since the replicas
+/// first synchronised in this process).
+/// </summary>
+public sealed class RunRecorder(CoordinatorContext ctx) : IDisposable
+{
+    private readonly Stopwatch _runClock = new();
+    private readonly long _runClockOffsetSteps = ctx.ResumeFrom?.Step ?? 0;
+    private readonly Dictionary<string, double> _phaseSeconds = [];
+    private Activity? _stepSpan;
+    private Activity? _phaseSpan;
+
+    public void Record(IRunOutput record)
+    {
+        switch (record)
+        {
+            case PhaseChanged m: OnPhaseChanged(m); break;
+            case ReplicasSynchronised: if (!_runClock.IsRunning) _runClock.Start(); break;
+            case StepStarted m: OnStepStarted(m); break;
+            case PhaseTimed m: OnPhaseTimed(m); break;
+            case CoresetSelected m: OnSelected(m); break;
+            case StepCompleted m: OnStepCompleted(m); break;
+            case Evaluated m: OnEvaluated(m); break;
+            case CheckpointTaken m: OnCheckpointTaken(m); break;
+            case TrainerRestartRecorded m: OnTrainerRestarted(m); break;
+            case Noticed m: ctx.Observer.OnNotice(m.Message); break;
+            case RunCompleted m: OnCompleted(m); break;
+            case RunFailed m: OnFailed(m); break;
+        }
+    }
+
+    private void OnPhaseChanged(PhaseChanged m)
+    {
+        _phaseSpan?.Dispose();
+        _phaseSpan = m.To switch
+        {
+            RunPhase.Sketching => StartChildSpan(ColmTelemetry.SketchSpan),
+            RunPhase.Training => StartChildSpan(ColmTelemetry.TrainSpan),
+            RunPhase.Evaluating => StartChildSpan(ColmTelemetry.EvalSpan),
+            RunPhase.Checkpointing => StartChildSpan(ColmTelemetry.CheckpointSpan),
+            RunPhase.Synchronising or RunPhase.Inspecting => StartChildSpan(ColmTelemetry.ResyncSpan),
+            _ => null,
+        };
+    }
+
+    private void OnStepStarted(StepStarted m)
+    {
+        _stepSpan?.Dispose();
+        _stepSpan = ColmTelemetry.Source.StartActivity(ColmTelemetry.StepSpan, ActivityKind.Internal, parentContext: default);
+        _stepSpan?.SetTag("colm.step", m.Step);
+        _stepSpan?.SetTag("colm.generation", m.Generation);
+        _phaseSeconds.Clear();
+    }
+
+    private void OnPhaseTimed(PhaseTimed m)
+    {
+        _phaseSeconds[m.Name] = m.Elapsed.TotalSeconds;
+        ctx.Instruments.OnPhase(m.Name, m.Elapsed);
+        if (m.Name == ColmInstruments.PhaseSelect)
+        {
+            // Selection runs inside one event; its span is drawn afterwards with the measured times.
+            var now = DateTimeOffset.UtcNow;
+            using var span = ColmTelemetry.Source.StartActivity(ColmTelemetry.SelectSpan, ActivityKind.Internal,
+                _stepSpan?.Context ?? default, startTime: now - m.Elapsed);
+            span?.SetEndTime(now.UtcDateTime);
+        }
+    }
+
+    private void OnSelected(CoresetSelected m)
+    {
+        if (m.Selection.DegenerateFeatures > 0) ctx.Instruments.OnDegenerateFeatures(m.Selection.DegenerateFeatures);
+        ctx.Instruments.OnSmallSourcesCapped(m.Selection.SmallLeftOut);
+    }
+
+    private void OnStepCompleted(StepCompleted m)
+    {
+        var s = ctx.Settings;
+        ctx.Instruments.OnStepCompleted(m.Step, m.Loss, m.StepTime, m.Samples);
+        var perSource = new Dictionary<string, int>();
+        for (int src = 0; src < m.Selection.SelectedPerSource.Length; src++)
+        {
+            if (m.Selection.SelectedPerSource[src] == 0) continue;
+            perSource[ctx.Data.SourceNames[src]] = m.Selection.SelectedPerSource[src];
+            ctx.Instruments.OnSelected(ctx.Data.SourceNames[src], m.Selection.SelectedPerSource[src]);
+        }
+        _stepSpan?.SetTag("colm.loss", m.Loss);
+        _stepSpan?.Dispose();
+        _stepSpan = null;
+
+        double elapsed = _runClock.Elapsed.TotalSeconds;
+        double perSecond = elapsed > 0 ? (m.Step - _runClockOffsetSteps) * s.Selection.TrainedPerStep / elapsed : 0;
+        var report = new StepReport(m.Step, s.Train.Steps, m.Loss, s.Train.LearningRateAt(m.Step - 1), m.Samples, perSecond, m.StepTime,
+            _runClock.Elapsed, new Dictionary<string, double>(_phaseSeconds), perSource);
+        ctx.Run.AppendMetrics(new StepRow(m.Step, m.Loss, report.LearningRate, m.Samples, perSecond, elapsed, m.StepTime.TotalSeconds,
+            report.PhaseSeconds, perSource, m.Selection.DegenerateFeatures, m.Selection.SmallLeftOut, m.Generation,
+            new TrainerSeconds(m.SlowestSketchSeconds, m.SlowestComputeSeconds, m.SlowestOptimizerSeconds), StepPlanner.Digest(m.Selection)));
+        ctx.Observer.OnStep(report);
+    }
+
+    private void OnEvaluated(Evaluated m)
+    {
+        foreach (var (source, score) in m.Report.Sources) ctx.Instruments.OnEvaluated(source, score.Accuracy, score.Loss);
+        ctx.Run.AppendMetrics(new EvalRow(m.Report.Step, _runClock.Elapsed.TotalSeconds, m.Report.MeanAccuracy, m.Report.MeanLoss, m.Report.Sources));
+        ctx.Observer.OnEvaluation(m.Report);
+    }
+
+    private void OnCheckpointTaken(CheckpointTaken m)
+    {
+        ctx.Run.AppendMetrics(new CheckpointRow(m.Step, Path.GetRelativePath(ctx.Run.Path, m.Checkpoint.Directory)));
+        ctx.Run.WriteStatus("running", null, m.Step);
+    }
+
+    private void OnTrainerRestarted(TrainerRestartRecorded m)
+    {
+        ctx.Instruments.OnTrainerRestarted(m.Rank);
+        ctx.Run.AppendMetrics(new RestartRow(m.Rank, m.Step, m.Reason));
+        _stepSpan?.Dispose();
+        _stepSpan = null;
+    }
+
+    private void OnCompleted(RunCompleted m)
+    {
+        var r = m.Result;
+        ctx.Run.PublishAdapter(m.FinalCheckpoint.Adapter);
+        ctx.Run.WriteReport(RunReport.Markdown(ctx, r.Before, r.After, r.Step, r.State));
+        ctx.Run.WriteStatus(r.State, null, r.Step);
+        ctx.Completion.TrySetResult(r);
+    }
+
+    private void OnFailed(RunFailed m)
+    {
+        _stepSpan?.SetStatus(ActivityStatusCode.Error, m.Result.Error);
+        _stepSpan?.Dispose();
+        _stepSpan = null;
+        try
+        {
+            ctx.Run.WriteStatus("failed", m.Result.Error, m.Result.Step);
+        }
+        catch (IOException)
+        {
+            // The failure itself is what matters; the status file is best effort.
+        }
+        ctx.Completion.TrySetResult(m.Result);
+    }
+
+    private Activity? StartChildSpan(string name) =>
+        ColmTelemetry.Source.StartActivity(name, ActivityKind.Internal, _stepSpan?.Context ?? default);
+
+    public void Dispose()
+    {
+        _phaseSpan?.Dispose();
+        _stepSpan?.Dispose();
+    }
+}

@@ -1,0 +1,158 @@
+using System.Collections.Immutable;
+using CoLM.Cluster.Actors;
+using CoLM.Cluster.Configuration;
+using CoLM.Cluster.Coordination;
+using CoLM.Cluster.Hosting;
+using CoLM.Cluster.Runs;
+using CoLM.Training;
+
+namespace CoLM.Cluster.Tests;
+
+/// <summary>
+/// Drives a <see cref="RunStateMachine"/> by events alone: stand-in trainers answer each message
+/// with what a replica would report (its step and a checksum that follows it), no tensors and no
+/// actors. A test can hold back, drop or replace replies, and inject any event.
+/// </summary>
+public sealed class RunMachineDriver
+{
+    public static readonly string[] Tiny =
+    [
+        "colm.model.base=random", "colm.model.dim=32", "colm.model.layers=2", "colm.model.heads=2", "colm.model.hidden-dim=64",
+        "colm.model.lora.rank=4", "colm.model.lora.alpha=8",
+        "colm.data.synthetic.train-examples=400", "colm.data.heldout-per-source=4",
+        "colm.selection.pool=16", "colm.selection.budget=8", "colm.selection.probes=4",
+        "colm.train.trainers=2", "colm.train.steps=3", "colm.train.eval-every=0", "colm.train.checkpoint-every=0",
+        "colm.train.checksum-every=1", "colm.telemetry.exporter=none",
+    ];
+
+    private readonly Queue<IRunEvent> _pending = new();
+    private readonly Dictionary<int, (long Step, ulong Checksum)> _replicas = [];
+
+    public RunMachineDriver(RunDefinition definition, RunState? state = null)
+    {
+        Definition = definition;
+        Machine = new RunStateMachine(definition, state ?? RunStateMachine.Begin(definition));
+        Outputs.AddRange(Machine.Start());
+    }
+
+    public static RunDefinition Define(params string[] extra)
+    {
+        var settings = SettingsReader.Read(RunPlan.Layer(null, [], [.. Tiny, .. extra]));
+        var run = Path.Combine(Path.GetTempPath(), "colm-machine-" + Guid.NewGuid().ToString("N")[..8]);
+        return new RunDefinition(settings, RunPlan.LoadData(settings), run, Path.Combine(run, "checkpoints"), null, TrainerReplica.SketchWidth(settings));
+    }
+
+    public RunDefinition Definition { get; }
+
+    public RunStateMachine Machine { get; }
+
+    public RunState State => Machine.State;
+
+    /// <summary>Every output so far, in order.</summary>
+    public List<IRunOutput> Outputs { get; } = [];
+
+    /// <summary>Decides what a stand-in trainer does with a message: answer (the default), or return null to stay silent.</summary>
+    public Func<int, IClusterMessage, IRunEvent?, IRunEvent?> Reply { get; set; } = (_, _, answer) => answer;
+
+    /// <summary>Stop pumping when this returns true for an output just produced.</summary>
+    public Func<IRunOutput, bool> PauseWhen { get; set; } = _ => false;
+
+    public void RegisterAll()
+    {
+        for (int i = 0; i < Definition.Settings.Train.Trainers; i++) Post(new TrainerJoined(new TrainerKey("node-a", i), ""));
+    }
+
+    public void Post(IRunEvent e) => _pending.Enqueue(e);
+
+    /// <summary>Delivers queued events, and the stand-in trainers' replies they cause, until none is left or a pause.</summary>
+    public IReadOnlyList<IRunOutput> Pump()
+    {
+        var produced = new List<IRunOutput>();
+        while (_pending.TryDequeue(out var e))
+        {
+            bool pause = false;
+            foreach (var output in Machine.Handle(e))
+            {
+                produced.Add(output);
+                Outputs.Add(output);
+                Carry(output);
+                pause |= PauseWhen(output);
+            }
+            if (pause) return produced;
+        }
+        return produced;
+    }
+
+    public IRunEvent? Answer(int rank, IClusterMessage message)
+    {
+        var (step, checksum) = _replicas.GetValueOrDefault(rank, (0, Checksum(0)));
+        switch (message)
+        {
+            case Synchronise m:
+                var source = m.CheckpointFile is not null ? (State.LastCheckpoint?.Step ?? 0, Checksum(State.LastCheckpoint?.Step ?? 0))
+                    : _replicas.GetValueOrDefault(m.Root, (State.Step, Checksum(State.Step)));
+                _replicas[rank] = source;
+                return new Synchronised(m.Generation, rank, source.Item1, source.Item2, Definition.SketchWidth);
+            case InspectReplica m:
+                return new ReplicaInspected(m.Generation, rank, _replicas.ContainsKey(rank), step, checksum);
+            case PoolAssignment m:
+                int k = m.Probes;
+                return new Sketches(m.Generation, m.Step, rank, m.Ids, [.. m.Ids.Select(id => (float)(id % 7))],
+                    [.. m.Ids.SelectMany(id => Enumerable.Range(0, k).Select(j => (float)Math.Sin(id * 31 + j)))], [], TimeSpan.FromMilliseconds(3));
+            case TrainAssignment m:
+                _replicas[rank] = (m.Step, Checksum(m.Step));
+                return new StepDone(m.Generation, m.Step, rank,
+                    new TrainOutcome(m.Weights.Sum(), m.Ids.Length, TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1),
+                        m.WantChecksum ? Checksum(m.Step) : null));
+            case EvalAssignment m:
+                return new EvalDone(m.Generation, m.Step, rank, m.Ids, new EvalOutcome([.. m.Ids.Select(_ => 1.5f - 0.1f * step)], [.. m.Ids.Select(id => id % 2 == 0)]));
+            case SaveState m:
+                return new StateSaved(m.Generation, m.Step, rank);
+            default:
+                throw new InvalidOperationException($"no stand-in answer for {message.GetType().Name}");
+        }
+    }
+
+    /// <summary>Takes over <paramref name="other"/>'s stand-in trainers: their replicas and the replies still on their way.</summary>
+    public void TakeTrainersOf(RunMachineDriver other)
+    {
+        foreach (var (rank, replica) in other._replicas) _replicas[rank] = replica;
+        foreach (var e in other._pending) _pending.Enqueue(e);
+    }
+
+    /// <summary>What was sent to trainers, as JSON, for comparing two runs message by message.</summary>
+    public string SentJson() => string.Join("\n", Outputs.OfType<SendToTrainer>()
+        .Select(s => $"{s.Rank} {s.Message.GetType().Name} {System.Text.Json.JsonSerializer.Serialize(s.Message, s.Message.GetType())}"));
+
+    /// <summary>Forgets rank <paramref name="rank"/>'s replica, as a supervisor restart does.</summary>
+    public void LoseReplica(int rank) => _replicas.Remove(rank);
+
+    public static ulong Checksum(long step) => 0x9E3779B97F4A7C15UL * (ulong)(step + 1);
+
+    private void Carry(IRunOutput output)
+    {
+        switch (output)
+        {
+            case SendToTrainer m:
+                // A replaced or withheld answer leaves the stand-in replica as it was.
+                bool had = _replicas.TryGetValue(m.Rank, out var before);
+                var answer = Answer(m.Rank, m.Message);
+                var reply = Reply(m.Rank, m.Message, answer);
+                if (!ReferenceEquals(reply, answer))
+                {
+                    if (had) _replicas[m.Rank] = before;
+                    else _replicas.Remove(m.Rank);
+                }
+                if (reply is not null) _pending.Enqueue(reply);
+                break;
+            case CompleteCheckpoint m:
+                var sealedFolder = Path.Combine(Definition.CheckpointsPath, $"step-{m.Partial.Step:D6}");
+                _pending.Enqueue(new CheckpointWritten(new CheckpointPaths(sealedFolder, m.Partial.Step)));
+                break;
+        }
+    }
+
+    public T Single<T>() where T : IRunOutput => Assert.Single(Outputs.OfType<T>());
+
+    public ImmutableArray<T> All<T>() where T : IRunOutput => [.. Outputs.OfType<T>()];
+}
