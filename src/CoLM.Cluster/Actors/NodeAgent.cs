@@ -27,6 +27,8 @@ public sealed class NodeAgent : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _address;
     private ActiveRun? _run;
+    // Runs that ended, waiting for their trainers to stop before their sockets and exporters close.
+    private readonly List<ActiveRun> _ending = [];
 
     public NodeAgent(ClusterSettings node, Func<ColmSettings, int, IDataPlane> dataPlaneFactory, Action<string> shutdown)
     {
@@ -41,6 +43,7 @@ public sealed class NodeAgent : ReceiveActor
         {
             if (_run?.Id == m.RunId) EndActiveRun("the run ended");
         });
+        Receive<RunStopped>(OnRunStopped);
         Receive<ShutdownNode>(m =>
         {
             EndActiveRun("the node is shutting down");
@@ -64,7 +67,14 @@ public sealed class NodeAgent : ReceiveActor
 
     private int Trainers => _node.HasRole(ClusterSettings.TrainerRole) ? _node.Devices.Count : 0;
 
-    protected override void PostStop() => _run?.Dispose();
+    protected override void PostStop()
+    {
+        // The process is going (a single-process run ended, or the node shuts down): close what is left now.
+        _run?.DataPlane?.AbortAll("the node is stopping");
+        _run?.Dispose();
+        foreach (var run in _ending) run.Dispose();
+        _ending.Clear();
+    }
 
     private void OnSubmit(SubmitRun m)
     {
@@ -112,11 +122,9 @@ public sealed class NodeAgent : ReceiveActor
 
     private void StartParts(SubmitRun m, Akka.Configuration.Config config, ColmSettings settings, Data.DataMixture data, RunDirectory runDir, ActiveRun run)
     {
-        string nodeTag = _address[(_address.LastIndexOf(':') + 1)..];
         // The node's Prometheus endpoint (if any) lives as long as the process; the run adds its own file or console export.
         var (_, perRun) = TelemetryOptions.SplitPrometheus(settings.Telemetry.Exporter);
-        run.Own(TelemetryPipeline.Start(new TelemetryOptions(perRun,
-            Path.Combine(runDir.Path, $"telemetry-node-{nodeTag}.jsonl"), settings.Telemetry.MetricInterval)));
+        run.Own(TelemetryPipeline.Start(new TelemetryOptions(perRun, Path.Combine(runDir.Path, TelemetryFile(settings)), settings.Telemetry.MetricInterval)));
 
         if (_node.HasRole(ClusterSettings.CoordinatorRole))
         {
@@ -134,9 +142,7 @@ public sealed class NodeAgent : ReceiveActor
             var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
             var client = m.Client;
             string id = m.RunId;
-            completion.Task.ContinueWith(t => client.Tell(new RunEnded(id, t.IsCompletedSuccessfully
-                ? t.Result
-                : new RunResult("failed", 0, runDir.Path, null, null, t.Exception?.GetBaseException().Message ?? "the coordinator could not start"))));
+            completion.Task.ContinueWith(t => client.Tell(new RunEnded(id, t.IsCompletedSuccessfully ? t.Result : CouldNotStart(t.Exception, runDir))));
             var context = new CoordinatorContext(settings, Configuration.HoconWriter.Write(config, "colm"), data, runDir, instruments,
                 new ClientObserver(client, id), completion, resume);
             run.Children.Add(Context.ActorOf(ClusterSingletonManager.Props(CoordinatorActor.Props(context), PoisonPill.Instance,
@@ -156,6 +162,27 @@ public sealed class NodeAgent : ReceiveActor
         }
     }
 
+    /// <summary>The run's end when its coordinator could not even start (a checkpoint of another method, unreadable files).</summary>
+    private static RunResult CouldNotStart(AggregateException? error, RunDirectory runDir)
+    {
+        if (error?.GetBaseException() is not { } cause)
+            return new RunResult("failed", 0, runDir.Path, null, null, "the coordinator could not start");
+        var (action, described) = FailurePolicy.Classify(cause);
+        return new RunResult("failed", 0, runDir.Path, null, null, action == FailureAction.StopBadInput ? described : cause.Message,
+            BadInput: action == FailureAction.StopBadInput);
+    }
+
+    /// <summary>
+    /// colm.telemetry.file when this node is the run's only one; with several, each writes its own
+    /// file named after its port (telemetry-node-PORT.jsonl), since the run folder is shared.
+    /// </summary>
+    private string TelemetryFile(ColmSettings settings)
+    {
+        var nodes = Akka.Cluster.Cluster.Get(Context.System).State.Members.Count(m =>
+            m.HasRole(ClusterSettings.CoordinatorRole) || m.HasRole(ClusterSettings.TrainerRole));
+        return nodes <= 1 ? settings.Telemetry.File : $"telemetry-node-{_address[(_address.LastIndexOf(':') + 1)..]}.jsonl";
+    }
+
     private void EndActiveRun(string why)
     {
         if (_run is null) return;
@@ -167,7 +194,20 @@ public sealed class NodeAgent : ReceiveActor
         run.DataPlane?.AbortAll("run " + run.Id + " ended: " + why);
         foreach (var child in run.Children) Context.Stop(child);
         // Sockets, meters and exporters go once the actors using them have had time to stop.
-        Context.System.Scheduler.Advanced.ScheduleOnce(TimeSpan.FromSeconds(2), run.Dispose);
+        _ending.Add(run);
+        var self = Self;
+        Context.System.Scheduler.Advanced.ScheduleOnce(TimeSpan.FromSeconds(2), () => self.Tell(new RunStopped(run.Id)));
+    }
+
+    private sealed record RunStopped(string RunId);
+
+    private void OnRunStopped(RunStopped m)
+    {
+        foreach (var run in _ending.Where(r => r.Id == m.RunId).ToArray())
+        {
+            run.Dispose();
+            _ending.Remove(run);
+        }
     }
 
     /// <summary>What this node holds for the run in progress.</summary>

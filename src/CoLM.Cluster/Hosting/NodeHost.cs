@@ -18,45 +18,28 @@ public static class NodeHost
     public static async Task<string> RunAsync(ColmSettings settings, Config hocon, Action<string> say, CancellationToken stop)
     {
         var c = settings.Cluster;
-        var config = ClusterAkkaConfig.For(c, c.Roles, c.SeedNodes, hocon);
-        var t = settings.Telemetry;
-        using var metrics = TelemetryPipeline.Start(new TelemetryOptions(TelemetryOptions.SplitPrometheus(t.Exporter).PerProcess,
-            "", t.MetricInterval, t.PrometheusHost, t.PrometheusPort));
-        if (metrics.PrometheusUrl is { } url) say($"metrics at {url}");
-        var system = ActorSystem.Create(ClusterAkkaConfig.SystemName, config);
         var shutdown = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        try
-        {
-            var cluster = Akka.Cluster.Cluster.Get(system);
-            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            cluster.RegisterOnMemberUp(() => up.TrySetResult());
-            // With no seed nodes this node is the first member: it forms the cluster on its own.
-            if (c.SeedNodes.Count == 0) cluster.Join(cluster.SelfAddress);
-            await WaitJoined(up.Task, c, stop);
+        await using var node = await HostedNode.StartAsync(settings, c, hocon, (run, trainers) => DataPlanes.ForCluster(run, c),
+            reason => shutdown.TrySetResult(reason), stop);
+        if (node.PrometheusUrl is { } url) say($"metrics at {url}");
+        var cluster = node.Cluster;
+        say($"node up at {cluster.SelfAddress} (roles: {string.Join(", ", c.Roles)}; trainers: " +
+            (c.HasRole(ClusterSettings.TrainerRole) ? c.Devices.ToString() : "none") + ")");
 
-            system.ActorOf(NodeAgent.Props(c, (run, trainers) => DataPlanes.ForCluster(run, c), reason => shutdown.TrySetResult(reason)), NodeAgent.Name);
-            say($"node up at {cluster.SelfAddress} (roles: {string.Join(", ", c.Roles)}; trainers: " +
-                (c.HasRole(ClusterSettings.TrainerRole) ? c.Devices.ToString() : "none") + ")");
-
-            using var onStop = stop.Register(() => shutdown.TrySetResult("stopped"));
-            // Downed by the split-brain resolver (this node was unreachable, or lost the coordinator's
-            // side), its actor system stops by itself. A process left running with nothing listening
-            // would never be restarted by its supervisor and could never rejoin: exit instead.
-            var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            cluster.RegisterOnMemberRemoved(() => removed.TrySetResult());
-            var first = await Task.WhenAny(shutdown.Task, removed.Task, system.WhenTerminated);
-            if (first != shutdown.Task)
-                throw new NodeRemovedException($"this node ({cluster.SelfAddress}) was removed from the cluster: its peers downed it " +
-                    "(it was unreachable, e.g. paused or cut off) or it lost the coordinator's node; exiting so that a supervisor restarts it");
-            string reason = await shutdown.Task;
-            say($"leaving the cluster ({reason})");
-            await cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
-            return reason;
-        }
-        finally
-        {
-            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(15)).ContinueWith(_ => { });
-        }
+        using var onStop = stop.Register(() => shutdown.TrySetResult("stopped"));
+        // Downed by the split-brain resolver (this node was unreachable, or lost the coordinator's
+        // side), its actor system stops by itself. A process left running with nothing listening
+        // would never be restarted by its supervisor and could never rejoin: exit instead.
+        var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.RegisterOnMemberRemoved(() => removed.TrySetResult());
+        var first = await Task.WhenAny(shutdown.Task, removed.Task, node.System.WhenTerminated);
+        if (first != shutdown.Task)
+            throw new NodeRemovedException($"this node ({cluster.SelfAddress}) was removed from the cluster: its peers downed it " +
+                "(it was unreachable, e.g. paused or cut off) or it lost the coordinator's node; exiting so that a supervisor restarts it");
+        string reason = await shutdown.Task;
+        say($"leaving the cluster ({reason})");
+        await cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
+        return reason;
     }
 
     internal static async Task WaitJoined(Task up, ClusterSettings c, CancellationToken stop)
@@ -72,6 +55,63 @@ public static class NodeHost
                 $"could not join the cluster through {seeds} within {c.JoinTimeout.TotalSeconds:0}s (colm.cluster.join-timeout); " +
                 "is a seed node running and reachable at that address?");
         }
+    }
+}
+
+/// <summary>
+/// One cluster member hosting a <see cref="NodeAgent"/>: the wiring every layout shares. `colm
+/// node` starts one and waits for runs; a single-process `colm train` (<see cref="LocalRun"/>)
+/// starts one with both roles and submits its run to it. Same Akka configuration rendering
+/// (<see cref="ClusterAkkaConfig"/>), same actor paths, same supervision, same per-process
+/// Prometheus endpoint; only the data plane differs (TCP between processes, in-process within one).
+/// </summary>
+public sealed class HostedNode : IAsyncDisposable
+{
+    private readonly TelemetryPipeline _metrics;
+
+    private HostedNode(ActorSystem system, TelemetryPipeline metrics)
+    {
+        System = system;
+        _metrics = metrics;
+    }
+
+    public ActorSystem System { get; }
+
+    public Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(System);
+
+    public string? PrometheusUrl => _metrics.PrometheusUrl;
+
+    /// <summary>Joins the seed nodes of <paramref name="node"/> (or forms a cluster of one without any) and starts the node agent.</summary>
+    public static async Task<HostedNode> StartAsync(ColmSettings settings, ClusterSettings node, Config hocon,
+        Func<ColmSettings, int, IDataPlane> dataPlanes, Action<string> shutdown, CancellationToken stop)
+    {
+        var t = settings.Telemetry;
+        var metrics = TelemetryPipeline.Start(new TelemetryOptions(TelemetryOptions.SplitPrometheus(t.Exporter).PerProcess,
+            "", t.MetricInterval, t.PrometheusHost, t.PrometheusPort));
+        var system = ActorSystem.Create(ClusterAkkaConfig.SystemName, ClusterAkkaConfig.For(node, node.Roles, node.SeedNodes, hocon));
+        var hosted = new HostedNode(system, metrics);
+        try
+        {
+            var cluster = hosted.Cluster;
+            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberUp(() => up.TrySetResult());
+            // With no seed nodes this node is the first member: it forms the cluster on its own.
+            if (node.SeedNodes.Count == 0) cluster.Join(cluster.SelfAddress);
+            await NodeHost.WaitJoined(up.Task, node, stop);
+            system.ActorOf(NodeAgent.Props(node, dataPlanes, shutdown), NodeAgent.Name);
+            return hosted;
+        }
+        catch
+        {
+            await hosted.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await System.Terminate().WaitAsync(TimeSpan.FromSeconds(15)).ContinueWith(_ => { });
+        _metrics.Dispose();
     }
 }
 

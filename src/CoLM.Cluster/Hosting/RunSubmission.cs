@@ -1,0 +1,164 @@
+using System.Text.RegularExpressions;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.Singleton;
+using CoLM.Cluster.Actors;
+using CoLM.Cluster.Runs;
+using ClusterSettings = CoLM.Training.Settings.ClusterSettings;
+
+namespace CoLM.Cluster.Hosting;
+
+/// <summary>
+/// The client's side of a run, the same for every layout: submit the run to the node agents that
+/// host it, wait until each accepts, relay the coordinator's progress to an <see cref="IRunObserver"/>,
+/// ask for a clean stop when cancelled, and end the run on every node when the coordinator reports
+/// its end. `colm train --cluster` follows a run on many nodes; a single-process `colm train`
+/// follows one on the node it hosts itself (<see cref="LocalRun"/>).
+/// </summary>
+public static partial class RunSubmission
+{
+    /// <param name="nodes">The cluster addresses of the nodes that host the run (each has a <see cref="NodeAgent"/>).</param>
+    /// <param name="acceptWithin">How long every node has to accept (colm.cluster.phase-timeout).</param>
+    /// <param name="endOnNodes">
+    /// Tell each node to end the run when it is over. A node that ends with its process (a
+    /// single-process run) is left alone: stopping the run's singleton manager before the node
+    /// leaves would make its shutdown wait out the cluster-exiting phase (10 s) for a manager
+    /// that is gone.
+    /// </param>
+    public static async Task<RunResult> FollowAsync(ActorSystem system, IReadOnlyList<string> nodes, RunPlan plan, IRunObserver observer,
+        TimeSpan acceptWithin, CancellationToken stop, bool endOnNodes = true)
+    {
+        string runId = RunId(plan.Run.Path);
+        var ended = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var agents = nodes.Select(n => system.ActorSelection(n + "/user/" + NodeAgent.Name)).ToArray();
+        var client = system.ActorOf(Props.Create(() => new RunClientActor(runId, agents.Length, observer, accepted, ended, plan.Run.Path)), "run-client");
+        var submit = new SubmitRun(runId, plan.ResolvedConfig, Path.GetFullPath(plan.Run.Path), plan.ResumeFrom?.Directory is { } d ? Path.GetFullPath(d) : null, client);
+        foreach (var agent in agents) agent.Tell(submit, client);
+        try
+        {
+            await accepted.Task.WaitAsync(acceptWithin, stop);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            foreach (var agent in agents) agent.Tell(new EndRun(runId));
+            throw new ClusterRunException(e is TimeoutException
+                ? $"not every node accepted the run within {acceptWithin.TotalSeconds:0}s (colm.cluster.phase-timeout)"
+                : "interrupted before the run started");
+        }
+        catch (ClusterRunException)
+        {
+            foreach (var agent in agents) agent.Tell(new EndRun(runId));
+            throw;
+        }
+
+        var coordinator = system.ActorOf(ClusterSingletonProxy.Props(NodeAgent.CoordinatorPath(runId),
+            ClusterSingletonProxySettings.Create(system).WithRole(ClusterSettings.CoordinatorRole)), "coordinator-proxy");
+        await using var onStop = stop.Register(() => coordinator.Tell(new StopRequested("interrupted")));
+        var result = await ended.Task;
+        if (endOnNodes)
+            foreach (var agent in agents) agent.Tell(new EndRun(runId));
+        return result;
+    }
+
+    /// <summary>Actor names allow letters, digits and a few marks; the run folder's name, plus a nonce so a resubmission never meets an old actor.</summary>
+    private static string RunId(string runPath) =>
+        NotActorName().Replace(Path.GetFileName(Path.GetFullPath(runPath)), "-") + "-" + Guid.NewGuid().ToString("N")[..6];
+
+    [GeneratedRegex("[^A-Za-z0-9_-]")]
+    private static partial Regex NotActorName();
+
+    /// <summary>The client's end of a run: acceptance from every node, then progress, then the end.</summary>
+    private sealed class RunClientActor : ReceiveActor, IWithTimers
+    {
+        private readonly HashSet<string> _accepted = new();
+        private Address? _coordinatorNode;
+        private long _lastStep;
+        private readonly TaskCompletionSource<RunResult> _ended;
+        private readonly string _runPath;
+
+        public RunClientActor(string runId, int nodes, IRunObserver observer, TaskCompletionSource accepted,
+            TaskCompletionSource<RunResult> ended, string runPath)
+        {
+            _ended = ended;
+            _runPath = runPath;
+            Receive<RunAccepted>(m =>
+            {
+                if (m.RunId != runId) return;
+                _accepted.Add(m.Node);
+                if (_accepted.Count == nodes) accepted.TrySetResult();
+            });
+            Receive<RunRefused>(m =>
+            {
+                if (m.RunId == runId) accepted.TrySetException(new ClusterRunException($"node {m.Node} refused the run: {m.Reason}"));
+            });
+            Receive<RunStepReported>(m =>
+            {
+                NoteCoordinator();
+                _lastStep = m.Report.Step;
+                observer.OnStep(m.Report);
+            });
+            Receive<RunEvaluated>(m =>
+            {
+                NoteCoordinator();
+                observer.OnEvaluation(m.Report);
+            });
+            Receive<RunNotice>(m =>
+            {
+                NoteCoordinator();
+                observer.OnNotice(m.Message);
+            });
+            Receive<RunEnded>(m => ended.TrySetResult(m.Result));
+            Receive<ClusterEvent.UnreachableMember>(m => Lost(m.Member));
+            Receive<ClusterEvent.MemberRemoved>(m => Lost(m.Member));
+            Receive<CoordinatorSilent>(m => ended.TrySetResult(new RunResult("failed", _lastStep, runPath, null, null,
+                $"node {m.Node} left the cluster and the run's coordinator did not report within {CoordinatorGrace.TotalSeconds:0}s; " +
+                $"the last checkpoint in {Path.Combine(runPath, "checkpoints")} is intact")));
+        }
+
+        private static readonly TimeSpan CoordinatorGrace = TimeSpan.FromSeconds(20);
+
+        public ITimerScheduler Timers { get; set; } = null!;
+
+        protected override void PreStart() =>
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+                typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.MemberRemoved));
+
+        /// <summary>
+        /// Also reached when the cluster downs this client (its side lost the oldest coordinator
+        /// node) before the grace period ends: the run's end must still be reported, never awaited forever.
+        /// </summary>
+        protected override void PostStop()
+        {
+            Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+            _ended.TrySetResult(new RunResult("failed", _lastStep, _runPath, null, null,
+                "this client was removed from the cluster and the run's coordinator did not report the end of the run " +
+                $"(its node is lost or cut off); the last checkpoint in {Path.Combine(_runPath, "checkpoints")} is intact"));
+        }
+
+        /// <summary>
+        /// A node of the run is gone. The coordinator reports a lost trainer node itself; if the
+        /// node hosted the coordinator nobody will, so the client gives up after a grace period
+        /// (a standby coordinator cannot take over a run: it would have no trainers registering).
+        /// </summary>
+        private void Lost(Member member)
+        {
+            string node = member.Address.ToString();
+            // Nodes outside the run, and trainer nodes (the coordinator reports those), need nothing here.
+            if (!_accepted.Contains(node)) return;
+            bool hostedCoordinator = _coordinatorNode is { } known
+                ? known.Equals(member.Address)
+                : member.HasRole(ClusterSettings.CoordinatorRole);
+            if (hostedCoordinator)
+                Timers.StartSingleTimer("coordinator-silent-" + node, new CoordinatorSilent(node), CoordinatorGrace);
+        }
+
+        /// <summary>Progress comes from the coordinator itself, so its sender says which node hosts it.</summary>
+        private void NoteCoordinator()
+        {
+            if (!Sender.IsNobody()) _coordinatorNode = Sender.Path.Address;
+        }
+
+        private sealed record CoordinatorSilent(string Node);
+    }
+}
