@@ -5,6 +5,7 @@ using CoLM.Cluster.Hosting;
 using CoLM.Cluster.Runs;
 using CoLM.Collectives;
 using CoLM.Data;
+using CoLM.Determinism;
 using CoLM.Selection;
 using CoLM.Training;
 using CoLM.Training.Settings;
@@ -141,7 +142,7 @@ public static class MatchingBenchmark
         int probes = kind == SketchKind.ZerothOrder ? sel.EffectiveProbes : 0;
         int width = replica.SketchDimension;
         // The same pools at every step, apart from the run's own (another seed stream).
-        var sampler = new PoolSampler(data.Train.Count, s.Run.Seed ^ 0x4D41544348);
+        var sampler = new PoolSampler(data.Train.Count, RandomStreams.MatchingPoolSeed(s.Run.Seed));
         var (heldoutIds, heldoutWeights) = HeldoutTarget(data);
         float[]? heldoutGradient = heldoutIds.Length > 0 ? replica.HeldoutGradientOf(heldoutIds, heldoutWeights).All : null;
         for (int p = 0; p < pools; p++)
@@ -158,7 +159,7 @@ public static class MatchingBenchmark
                 var selector = new CoresetSelector(sel.ToOptions() with { Method = method }, small, width);
                 if (normalizer is not null && method == SelectionMethod.Colm) selector.RestoreNormalizer(normalizer);
                 int budget = method == SelectionMethod.BigBatch ? sel.Pool : sel.Budget;
-                var chosen = selector.Select(poolSketch, budget, ProbeDirections.SeedForStep(s.Run.Seed ^ 0x5E1EC7, 1_000_000 + p));
+                var chosen = selector.Select(poolSketch, budget, RandomStreams.SelectionSeed(s.Run.Seed, 1_000_000 + p));
                 var (all, sketchGrad) = replica.GradientOf(chosen.ExampleIds, chosen.Weights);
                 yield return new Row(step, p, SelectionMethods.Name(method), chosen.ExampleIds.Length,
                     RelativeError(all, poolAll), RelativeError(sketchGrad, poolSketchGrad),

@@ -3,6 +3,7 @@ using CoLM.Cluster.Configuration;
 using CoLM.Cluster.Hosting;
 using CoLM.Collectives;
 using CoLM.Data;
+using CoLM.Determinism;
 using CoLM.Selection;
 using CoLM.Training;
 using CoLM.Training.Settings;
@@ -64,7 +65,7 @@ public static class SketchFidelityBenchmark
             var times = new List<double>();
             for (int s = 0; s < ProbeSeeds; s++)
             {
-                long seed = ProbeDirections.SeedForStep(settings.Run.Seed, 1_000_000 + s);
+                long seed = RandomStreams.ProbeSeed(settings.Run.Seed, 1_000_000 + s);
                 var sketch = replica.Sketch(ids, SketchKind.ZerothOrder, seed, k);
                 times.Add(sketch.Elapsed.TotalMilliseconds / ids.Length);
                 for (int t = 1; t < TimingRepeats; t++)

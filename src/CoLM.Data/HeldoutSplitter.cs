@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 namespace CoLM.Data;
 
 /// <summary>
@@ -31,7 +32,7 @@ internal static class HeldoutSplitter
         {
             var indices = group.ToList();
             var wanted = Math.Min(heldoutPerSource, indices.Count / 5);
-            SplitMix64.ForStream(seed, "heldout", StableHash.Of(group.Key)).Shuffle(indices);
+            RandomStreams.Data(seed, DataStream.Heldout, StableHash.Of(group.Key)).Shuffle(indices);
 
             // Prefer prompts that occur once in the whole file, so the same question is not both
             // trained on and evaluated; fall back to duplicates only if a source has too few.

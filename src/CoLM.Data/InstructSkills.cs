@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 namespace CoLM.Data;
 
 /// <summary>
@@ -83,7 +84,7 @@ internal static class InstructSkills
             return subTypes[^1].Draw(rng);
         }
 
-        var popularRng = SplitMix64.ForStream(0, "instruct.popular." + name, 0);
+        var popularRng = RandomStreams.Data(0, DataStream.InstructPopular + name, 0);
         var popular = Enumerable.Range(0, 12).Select(_ => DrawSubType(popularRng)).ToArray();
         return new SyntheticSkill(name, share, Huge, rng =>
         {

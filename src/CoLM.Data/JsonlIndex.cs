@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using CoLM.Determinism;
 
 namespace CoLM.Data;
 
@@ -262,7 +263,7 @@ public sealed class JsonlIndex
                 return null;
             }
 
-            var hash = new Fnv1a();
+            var hash = new StableHash();
             using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
             var header = reader.ReadBytes(HeaderBytes);
             hash.Add(header);
@@ -311,7 +312,7 @@ public sealed class JsonlIndex
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024))
             {
-                var hash = new Fnv1a();
+                var hash = new StableHash();
                 Span<byte> header = stackalloc byte[HeaderBytes];
                 BitConverter.TryWriteBytes(header, Magic);
                 BitConverter.TryWriteBytes(header[8..], length);
@@ -345,28 +346,6 @@ public sealed class JsonlIndex
             catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
             {
                 // Nothing more to do.
-            }
-        }
-    }
-
-    private struct Fnv1a
-    {
-        private ulong _value;
-        private bool _started;
-
-        public readonly ulong Value => _started ? _value : 14695981039346656037UL;
-
-        public void Add(ReadOnlySpan<byte> bytes)
-        {
-            if (!_started)
-            {
-                _value = 14695981039346656037UL;
-                _started = true;
-            }
-
-            foreach (var b in bytes)
-            {
-                _value = (_value ^ b) * 1099511628211UL;
             }
         }
     }

@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 namespace CoLM.Data;
 
 /// <summary>Builds a tokenized DataMixture from the synthetic generator or a JSONL file.</summary>

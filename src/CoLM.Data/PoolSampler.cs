@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 namespace CoLM.Data;
 
 /// <summary>
@@ -80,7 +81,7 @@ public sealed class PoolSampler
             ids[i] = i;
         }
 
-        SplitMix64.ForStream(_seed, "pool-sampler", unchecked((ulong)epoch)).Shuffle(ids);
+        RandomStreams.Data(_seed, DataStream.PoolSampler, unchecked((ulong)epoch)).Shuffle(ids);
         return ids;
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using CoLM.Determinism;
 
 namespace CoLM.Data;
 
@@ -20,7 +21,7 @@ public static class PretrainCorpus
     /// <summary>Line <paramref name="index"/> of the corpus of <paramref name="seed"/>: the same text for the same pair, on every machine.</summary>
     public static string Line(long seed, long index)
     {
-        var rng = SplitMix64.ForStream(seed, "pretrain.line", (ulong)index);
+        var rng = RandomStreams.Data(seed, DataStream.PretrainLine, (ulong)index);
         return rng.NextInt(Kinds) switch
         {
             0 => Counting(rng, up: true),

@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 namespace CoLM.Data;
 
 /// <summary>
@@ -34,11 +35,11 @@ public static class SyntheticMixture
         for (var k = 0; k < skills.Count; k++)
         {
             // One stream per source: changing one skill's size never reshuffles another's examples.
-            var rng = SplitMix64.ForStream(s.Seed, "synthetic.source", (ulong)k);
+            var rng = RandomStreams.Data(s.Seed, DataStream.SyntheticSource, (ulong)k);
             GenerateSource(skills[k], counts[k], s.HeldoutPerSource, rng, train, held);
         }
 
-        SplitMix64.ForStream(s.Seed, "synthetic.order", 0).Shuffle(train);
+        RandomStreams.Data(s.Seed, DataStream.SyntheticOrder, 0).Shuffle(train);
         heldout = held;
         return train;
     }

@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 namespace CoLM.Data;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 using CoLM.Selection;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -50,10 +51,6 @@ internal sealed class ParameterFactory(long seed)
 
     private torch.Generator GeneratorFor(string name)
     {
-        // FNV-1a of the name, then SplitMix64 with the model seed.
-        ulong hash = 14695981039346656037UL;
-        foreach (char c in name) hash = (hash ^ c) * 1099511628211UL;
-        ulong stream = ProbeDirections.Mix((ulong)seed ^ ProbeDirections.Mix(hash));
-        return new torch.Generator(stream);
+        return new torch.Generator(RandomStreams.Parameter(seed, name));
     }
 }

@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 namespace CoLM.Selection;
 
 /// <summary>The baselines CoLM is measured against (COLM.md "Alternatives"). Every one weights each example 1.</summary>
@@ -7,7 +8,7 @@ internal static class BaselineSelection
     public static CoresetSelection Random(PoolSketch pool, int budget, long rngSeed, int slots)
     {
         int[] all = Enumerable.Range(0, pool.Count).ToArray();
-        int[] chosen = new SplitMix64(rngSeed, SeedPurpose.RandomBatch).SampleSorted(all, budget);
+        int[] chosen = RandomStreams.Selection(rngSeed, SelectionPurpose.RandomBatch).SampleSorted(all, budget);
         return SelectionResult.Build(pool, chosen, slots, keptSmall: 0, degenerate: 0);
     }
 
@@ -23,7 +24,7 @@ internal static class BaselineSelection
     {
         SelectionGroups groups = SelectionGroups.Plan(pool, isSmallSource, budget, rngSeed, balance);
         if (!balance.Enabled) return Random(pool, budget, rngSeed, groups.Slots);
-        var rng = new SplitMix64(rngSeed, SeedPurpose.SourceRandom);
+        var rng = RandomStreams.Selection(rngSeed, SelectionPurpose.SourceRandom);
         var chosen = new int[groups.Count][];
         for (int g = 0; g < groups.Count; g++)
         {

@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 namespace CoLM.Selection;
 
 /// <summary>COLM.md steps 2-3: keep small sources, split the rest of the budget over large ones.</summary>
@@ -31,7 +32,7 @@ public static class BudgetAllocator
         int room = budget - reserve;
         int[] kept = small.Count <= room
             ? small.ToArray()
-            : SampleSmall(small, poolSourceIds, room, new SplitMix64(rngSeed, SeedPurpose.KeptSample));
+            : SampleSmall(small, poolSourceIds, room, RandomStreams.Selection(rngSeed, SelectionPurpose.KeptSample));
 
         var budgets = new int[slots];
         Split(poolCounts, large, Math.Min(budget - kept.Length, large), budgets);

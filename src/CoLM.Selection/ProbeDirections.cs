@@ -1,3 +1,5 @@
+using CoLM.Determinism;
+
 namespace CoLM.Selection;
 
 /// <summary>
@@ -13,11 +15,11 @@ public static class ProbeDirections
     {
         // Counter-based: element j of probe k depends only on (seed, k, j), so generation order,
         // threading and partial regeneration never change the values.
-        ulong stream = Mix((ulong)seed ^ Mix((ulong)probe + 0x9E3779B97F4A7C15UL));
+        ulong stream = RandomStreams.ProbeStream(seed, probe);
         for (int j = 0; j < destination.Length; j += 2)
         {
-            ulong r1 = Mix(stream + (ulong)j);
-            ulong r2 = Mix(stream + (ulong)j + 1);
+            ulong r1 = RandomStreams.Mix(stream + (ulong)j);
+            ulong r2 = RandomStreams.Mix(stream + (ulong)j + 1);
             // Box-Muller on two uniforms in (0, 1].
             double u1 = ((r1 >> 11) + 1.0) / 9007199254740992.0;
             double u2 = (r2 >> 11) / 9007199254740992.0;
@@ -26,17 +28,5 @@ public static class ProbeDirections
             destination[j] = (float)(radius * Math.Cos(angle));
             if (j + 1 < destination.Length) destination[j + 1] = (float)(radius * Math.Sin(angle));
         }
-    }
-
-    /// <summary>A fresh probe seed per step, derived from the run seed (COLM.md: fresh seed per step).</summary>
-    public static long SeedForStep(long runSeed, long step) => (long)Mix(Mix((ulong)runSeed) ^ (ulong)step);
-
-    /// <summary>SplitMix64 finaliser: a bijective 64-bit mix with good avalanche.</summary>
-    public static ulong Mix(ulong x)
-    {
-        x += 0x9E3779B97F4A7C15UL;
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
-        return x ^ (x >> 31);
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using CoLM.Collectives;
 using CoLM.Data;
+using CoLM.Determinism;
 using CoLM.Model;
 using CoLM.Selection;
 using CoLM.Training.Settings;
@@ -150,7 +151,7 @@ public sealed class TrainerReplica : IDisposable
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
         // Dropout masks are a function of (seed, step, rank): a resumed run replays them exactly.
-        _model.SeedDropout((long)ProbeDirections.Mix((ulong)_settings.Run.Seed ^ ProbeDirections.Mix((ulong)(step * 1024 + Rank))));
+        _model.SeedDropout(RandomStreams.Dropout(_settings.Run.Seed, step, Rank));
         _model.train();
         _optimizer.zero_grad();
         double weightedLoss = 0;
@@ -279,11 +280,9 @@ public sealed class TrainerReplica : IDisposable
     /// <summary>FNV-1a over the raw bytes of every trainable tensor: equal iff replicas are bit-identical.</summary>
     public ulong Checksum()
     {
-        ulong hash = 14695981039346656037UL;
-        foreach (var p in _trainable)
-            foreach (byte b in p.bytes)
-                hash = (hash ^ b) * 1099511628211UL;
-        return hash;
+        var hash = new StableHash();
+        foreach (var p in _trainable) hash.Add(p.bytes);
+        return hash.Value;
     }
 
     public byte[] ExportState() => ReplicaState.Write(this);

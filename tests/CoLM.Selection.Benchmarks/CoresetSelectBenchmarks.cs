@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using CoLM.Determinism;
 
 namespace CoLM.Selection.Benchmarks;
 
@@ -69,7 +70,7 @@ public class CoresetSelectBenchmarks
     {
         _step++;
         // `with` copies the record, not its arrays: a few bytes, not the pool.
-        PoolSketch pool = FreshProbeSeed ? _pool with { ProbeSeed = ProbeDirections.SeedForStep(99, _step) } : _pool;
+        PoolSketch pool = FreshProbeSeed ? _pool with { ProbeSeed = RandomStreams.ProbeSeed(99, _step) } : _pool;
         return _selector.Select(pool, L / 2, rngSeed: _step);
     }
 

@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 using Xunit;
 
 namespace CoLM.Selection.Tests;
@@ -83,7 +84,7 @@ public class CoresetSelectorTests
 
         for (int step = 0; step < 4; step++)
         {
-            PoolSketch pool = TestPools.Pool(Counts, Small, Probes, Dim, seed: 10 + step, probeSeed: ProbeDirections.SeedForStep(1, step));
+            PoolSketch pool = TestPools.Pool(Counts, Small, Probes, Dim, seed: 10 + step, probeSeed: RandomStreams.ProbeSeed(1, step));
             Assert.Equal(first.Select(pool, 20, step).ExampleIds, second.Select(pool, 20, step).ExampleIds);
         }
 

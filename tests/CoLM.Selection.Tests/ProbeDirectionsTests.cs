@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 using Xunit;
 
 namespace CoLM.Selection.Tests;
@@ -66,8 +67,8 @@ public class ProbeDirectionsTests
     [Fact]
     public void Step_seeds_are_fresh_per_step_and_reproducible()
     {
-        Assert.Equal(ProbeDirections.SeedForStep(1, 10), ProbeDirections.SeedForStep(1, 10));
-        Assert.NotEqual(ProbeDirections.SeedForStep(1, 10), ProbeDirections.SeedForStep(1, 11));
-        Assert.NotEqual(ProbeDirections.SeedForStep(1, 10), ProbeDirections.SeedForStep(2, 10));
+        Assert.Equal(RandomStreams.ProbeSeed(1, 10), RandomStreams.ProbeSeed(1, 10));
+        Assert.NotEqual(RandomStreams.ProbeSeed(1, 10), RandomStreams.ProbeSeed(1, 11));
+        Assert.NotEqual(RandomStreams.ProbeSeed(1, 10), RandomStreams.ProbeSeed(2, 10));
     }
 }

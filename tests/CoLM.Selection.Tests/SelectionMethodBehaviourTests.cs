@@ -1,3 +1,4 @@
+using CoLM.Determinism;
 using Xunit;
 
 namespace CoLM.Selection.Tests;
@@ -358,7 +359,7 @@ public class SelectionMethodBehaviourTests
 
         for (int step = 0; step < 3; step++)
         {
-            PoolSketch pool = FullySketched(seed: 50 + step) with { ProbeSeed = ProbeDirections.SeedForStep(1, step) };
+            PoolSketch pool = FullySketched(seed: 50 + step) with { ProbeSeed = RandomStreams.ProbeSeed(1, step) };
             CoresetSelection a = first.Select(pool, 21, step), b = second.Select(pool, 21, step);
             Assert.Equal(a.ExampleIds, b.ExampleIds);
             Assert.Equal(a.Weights, b.Weights);

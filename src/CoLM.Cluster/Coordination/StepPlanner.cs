@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using CoLM.Cluster.Hosting;
 using CoLM.Data;
+using CoLM.Determinism;
 using CoLM.Selection;
 using CoLM.Training;
 using CoLM.Training.Settings;
@@ -70,7 +71,7 @@ public sealed class StepPlanner
     }
 
     /// <summary>The selection's own random stream (facility-location ties, random baselines), apart from the probes'.</summary>
-    public long SelectionSeed(long step) => ProbeDirections.SeedForStep(_settings.Run.Seed ^ 0x5E1EC7, step);
+    public long SelectionSeed(long step) => RandomStreams.SelectionSeed(_settings.Run.Seed, step);
 
     /// <summary>
     /// A short fingerprint of a coreset (its example ids and weights in order): metrics.jsonl

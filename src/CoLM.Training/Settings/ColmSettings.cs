@@ -1,4 +1,5 @@
 using CoLM.Data;
+using CoLM.Determinism;
 using CoLM.Model;
 using CoLM.Selection;
 
@@ -87,7 +88,7 @@ public sealed record SelectionSettings(
     public int EffectiveProbes => Feature == FeatureMode.Paper ? 1 : Probes;
 
     /// <summary>A fresh probe seed per step, except in paper mode, which keeps one for the whole run.</summary>
-    public long ProbeSeed(long runSeed, long step) => ProbeDirections.SeedForStep(runSeed, Feature == FeatureMode.Paper ? 0 : step);
+    public long ProbeSeed(long runSeed, long step) => RandomStreams.ProbeSeed(runSeed, Feature == FeatureMode.Paper ? 0 : step);
 
     /// <summary>What trainers must compute about the pool for this method; null = nothing (no sketch phase).</summary>
     public SketchKind? SketchKind =>
