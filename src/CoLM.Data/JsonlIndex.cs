@@ -11,6 +11,8 @@ namespace CoLM.Data;
 /// time match. A cache that is stale, truncated or fails its checksum is rebuilt, never trusted.
 /// Line numbers follow <see cref="JsonlReader"/>: "\n", "\r\n" and a lone "\r" each end a line, blank
 /// (ASCII-whitespace-only) lines are skipped but counted, and a UTF-8 byte order mark is ignored.
+/// <para>Over 400 lines on purpose: scanning, writing and validating the cache all follow one
+/// on-disk format; kept in one file, a change to the format is one reading.</para>
 /// </summary>
 public sealed class JsonlIndex
 {

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using CoLM.Cluster.Actors;
 using CoLM.Cluster.Runs;
+using CoLM.Cluster.Serialization;
 using CoLM.Training;
 
 namespace CoLM.Cluster.Tests;
@@ -31,57 +32,57 @@ internal static class MessageSamples
         return new Sketches(12, 345, 1, ids, losses, coefficients, ImmutableArray<float>.Empty, TimeSpan.FromMilliseconds(12.3456));
     }
 
-    /// <summary>At least one sample per message type; several where optional parts can be absent.</summary>
-    public static IReadOnlyList<IClusterMessage> All(IActorRef actor)
-    {
-        var phases = new Dictionary<string, double> { ["train"] = 0.25, ["select"] = double.NaN, ["sketch"] = double.PositiveInfinity, ["é"] = -0.0 };
-        var selected = new Dictionary<string, int> { ["math"] = 5, ["code"] = 0, [Unicode] = int.MinValue };
-        var sources = new Dictionary<string, SourceScore> { ["math"] = new(32, 0.5, 1.25), ["code"] = new(0, double.NaN, double.NegativeInfinity) };
-        var before = new EvalReport(0, sources, 0.25, 2.5);
-        var after = new EvalReport(100, new Dictionary<string, SourceScore>(), double.NaN, 0.0);
-        var stepReport = new StepReport(7, 100, 1.75, 3e-4, 16, 123.5, TimeSpan.FromSeconds(1.5), TimeSpan.FromMinutes(2), phases, selected);
+    /// <summary>
+    /// Two samples of every registered message, made from its declaration alone (no hand-kept
+    /// list): one with every field at an awkward value (NaN payloads, extreme integers, Unicode,
+    /// nested records, several dictionary entries), one with every optional part absent and every
+    /// collection empty. A new message or field is covered as soon as it is declared.
+    /// </summary>
+    public static IReadOnlyList<IClusterMessage> All(IActorRef actor) =>
+        [.. ColmMessageSerializer.Manifests.Keys.OrderBy(t => t.FullName, StringComparer.Ordinal)
+            .SelectMany(t => new[] { (IClusterMessage)Make(t, full: true, actor, 0)!, (IClusterMessage)Make(t, full: false, actor, 0)! })];
 
-        return
-        [
-            new PoolAssignment(3, 17, [5, 9, int.MaxValue, -1], SketchKind.Exact, long.MinValue, 64),
-            new PoolAssignment(0, 0, ImmutableArray<int>.Empty, SketchKind.LossOnly, 0, 0),
-            new TrainAssignment(3, 17, [1, 2, 3], AwkwardFloats[..3], 15.5, true),
-            new TrainAssignment(1, 2, ImmutableArray<int>.Empty, ImmutableArray<float>.Empty, double.NaN, false),
-            new EvalAssignment(2, 40, [7, 8, 9]),
-            new Synchronise(4, 2, 0, "ckpt/step-00010/state.bin", ["127.0.0.1:5000", Unicode, ""]),
-            new Synchronise(4, 0, 0, null, ImmutableArray<string>.Empty),
-            new SaveState(1, 10, "run/ckpt/" + Unicode, "run/adapter"),
-            new RegisterTrainer(actor, "akka.tcp://colm@127.0.0.1:4053", 3, "tcp://10.0.0.2:7000"),
-            new TrainerRestarted(actor, "node-b", 1, "CUDA error: " + Unicode),
-            Sketches(5, 3) with { Features = AwkwardFloats, Losses = AwkwardFloats[..5] },
-            new StepDone(9, 99, 2, new TrainOutcome(12.5, 16, TimeSpan.FromTicks(1), TimeSpan.Zero, TimeSpan.MaxValue, ulong.MaxValue)),
-            new StepDone(9, 99, 0, new TrainOutcome(double.NaN, 0, TimeSpan.MinValue, TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(1), null)),
-            new StepFailed(5, 6, 1, "peer gone: " + Unicode, true, [0, 2]),
-            new StepFailed(5, 6, 0, "aborted", false, ImmutableArray<int>.Empty),
-            new InspectReplica(7, 1),
-            new ReplicaInspected(7, 1, true, 42, ulong.MaxValue),
-            new ReplicaInspected(7, 0, false, -1, 0),
-            new EvalDone(2, 40, 1, [7, 8, 9], new EvalOutcome([0.5f, float.NaN, OddNaN], [true, false, true])),
-            new EvalDone(2, 40, 0, ImmutableArray<int>.Empty, new EvalOutcome([], [])),
-            new Synchronised(8, 3, 1234, 0xDEAD_BEEF_CAFE_F00D, 2048),
-            new StateSaved(8, 1234, 0),
-            new StopRequested("interrupted"),
-            DescribeNode.Instance,
-            new NodeDescription("akka.tcp://colm@10.0.0.1:4053", ["coordinator", "trainer"], 4, "cuda:0,cuda:1", "run-7"),
-            new NodeDescription("n", ImmutableArray<string>.Empty, 0, "", null),
-            new SubmitRun("run-" + Unicode, "colm { train.steps = 10 }\n" + Unicode, "/shared/runs/x", "/shared/runs/x/ckpt", actor),
-            new SubmitRun("r", "", "d", null, actor),
-            new RunAccepted("r", "node-a", 2),
-            new RunRefused("r", "node-b", "another run is active"),
-            new EndRun("r"),
-            new ShutdownNode("launch finished"),
-            new RunStepReported("r", stepReport),
-            new RunEvaluated("r", before),
-            new RunEvaluated("r", after),
-            new RunNotice("r", Unicode),
-            new RunEnded("r", new RunResult("completed", 100, "/runs/r", before, after, null)),
-            new RunEnded("r", new RunResult("failed", 3, "/runs/r", null, null, "boom: " + Unicode, BadInput: true)),
-        ];
+    private static readonly double[] AwkwardDoubles = [-0.0, double.NaN, double.PositiveInfinity, 1.5e-300, double.MaxValue];
+
+    /// <summary>A value of <paramref name="type"/>; <paramref name="salt"/> makes neighbouring fields differ, so a swapped pair is caught.</summary>
+    public static object? Make(Type type, bool full, IActorRef actor, int salt, bool nullable = false)
+    {
+        if (type == typeof(long)) return full ? long.MinValue + 977L * (salt + 1) : 0L;
+        if (type == typeof(int)) return full ? int.MaxValue - 31 * salt : 0;
+        if (type == typeof(ulong)) return full ? ulong.MaxValue - 13UL * (ulong)salt : 0UL;
+        if (type == typeof(double)) return full ? AwkwardDoubles[salt % AwkwardDoubles.Length] : 0.0;
+        if (type == typeof(bool)) return full;
+        if (type == typeof(TimeSpan)) return full ? TimeSpan.FromTicks(123_456_789L + salt) : TimeSpan.Zero;
+        if (type == typeof(ulong?)) return full ? ulong.MaxValue - (ulong)salt : null;
+        if (type.IsEnum) return full ? Enum.GetValues(type).Cast<object>().Last() : Enum.GetValues(type).Cast<object>().First();
+        if (type == typeof(string)) return full ? $"{Unicode} #{salt}" : nullable ? null : "";
+        if (type == typeof(ImmutableArray<int>)) return full ? ImmutableArray.Create(5, int.MaxValue, -1, salt) : ImmutableArray<int>.Empty;
+        if (type == typeof(ImmutableArray<float>)) return full ? AwkwardFloats : ImmutableArray<float>.Empty;
+        if (type == typeof(ImmutableArray<string>)) return full ? ImmutableArray.Create("a", Unicode, "") : ImmutableArray<string>.Empty;
+        if (type == typeof(float[])) return full ? AwkwardFloats.ToArray() : Array.Empty<float>();
+        if (type == typeof(bool[])) return full ? new[] { true, false, true } : Array.Empty<bool>();
+        if (type == typeof(IActorRef)) return actor;
+        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyDictionary<,>))
+        {
+            var valueType = type.GetGenericArguments()[1];
+            var dictionary = (IDictionary)Activator.CreateInstance(typeof(Dictionary<,>).MakeGenericType(typeof(string), valueType))!;
+            if (full)
+                foreach (var (key, i) in new[] { ("b", 1), (Unicode, 2), ("a", 3) })
+                    dictionary.Add(key, Make(valueType, full: true, actor, salt + i));
+            return dictionary;
+        }
+        if (type.IsClass)
+        {
+            if (!full && nullable) return null;
+            var instance = type.GetProperty("Instance", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static);
+            var constructor = type.GetConstructors().Where(c => !(c.GetParameters() is [var only] && only.ParameterType == type))
+                .OrderByDescending(c => c.GetParameters().Length).First();
+            if (constructor.GetParameters().Length == 0 && instance is not null) return instance.GetValue(null);
+            var context = new System.Reflection.NullabilityInfoContext();
+            return constructor.Invoke([.. constructor.GetParameters().Select((p, i) => Make(p.ParameterType, full, actor, salt * 7 + i,
+                !p.ParameterType.IsValueType && context.Create(p).WriteState == System.Reflection.NullabilityState.Nullable))]);
+        }
+        throw new InvalidOperationException($"no sample value for {type.Name}: teach MessageSamples.Make");
     }
 
     /// <summary>

@@ -129,7 +129,7 @@ internal sealed class PayloadReader(byte[] payload)
         values is null ? default : ImmutableCollectionsMarshal.AsImmutableArray(values);
 
     /// <summary>A count (or -1 for null) that the bytes left can actually hold.</summary>
-    private int ReadCount(string field, int elementSize)
+    internal int ReadCount(string field, int elementSize)
     {
         int count = ReadInt32(field + " length");
         if (count == PayloadWriter.NullLength) return count;

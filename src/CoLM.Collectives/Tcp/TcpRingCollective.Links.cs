@@ -8,6 +8,8 @@ namespace CoLM.Collectives.Tcp;
 /// connection's hello and parks it until a generation claims it, and the connect/accept pair run
 /// by <see cref="BeginGeneration"/>. Everything here is synchronous on dedicated threads, so
 /// forming a ring does not depend on a free thread-pool thread.
+/// <para>Over 400 lines on purpose: the acceptor, the connect with retries and the handshake are
+/// one protocol (hello, acknowledgement, parking by generation) and read best together.</para>
 /// </summary>
 public sealed partial class TcpRingCollective
 {
