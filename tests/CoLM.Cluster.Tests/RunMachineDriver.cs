@@ -27,6 +27,7 @@ public sealed class RunMachineDriver
 
     private readonly Queue<IRunEvent> _pending = new();
     private readonly Dictionary<int, (long Step, ulong Checksum)> _replicas = [];
+    private readonly HashSet<int> _lostWhileReplying = [];
 
     public RunMachineDriver(RunDefinition definition, RunState? state = null)
     {
@@ -125,7 +126,11 @@ public sealed class RunMachineDriver
         .Select(s => $"{s.Rank} {s.Message.GetType().Name} {System.Text.Json.JsonSerializer.Serialize(s.Message, s.Message.GetType())}"));
 
     /// <summary>Forgets rank <paramref name="rank"/>'s replica, as a supervisor restart does.</summary>
-    public void LoseReplica(int rank) => _replicas.Remove(rank);
+    public void LoseReplica(int rank)
+    {
+        _replicas.Remove(rank);
+        _lostWhileReplying.Add(rank);
+    }
 
     public static ulong Checksum(long step) => 0x9E3779B97F4A7C15UL * (ulong)(step + 1);
 
@@ -134,15 +139,16 @@ public sealed class RunMachineDriver
         switch (output)
         {
             case SendToTrainer m:
-                // A replaced or withheld answer leaves the stand-in replica as it was.
+                // A replaced or withheld answer leaves the stand-in replica as it was; one the test
+                // lost while deciding (LoseReplica) stays lost.
                 bool had = _replicas.TryGetValue(m.Rank, out var before);
                 var answer = Answer(m.Rank, m.Message);
+                bool changed = _replicas.TryGetValue(m.Rank, out var after);
+                if (had) _replicas[m.Rank] = before;
+                else _replicas.Remove(m.Rank);
+                _lostWhileReplying.Clear();
                 var reply = Reply(m.Rank, m.Message, answer);
-                if (!ReferenceEquals(reply, answer))
-                {
-                    if (had) _replicas[m.Rank] = before;
-                    else _replicas.Remove(m.Rank);
-                }
+                if (ReferenceEquals(reply, answer) && changed && !_lostWhileReplying.Contains(m.Rank)) _replicas[m.Rank] = after;
                 if (reply is not null) _pending.Enqueue(reply);
                 break;
             case CompleteCheckpoint m:

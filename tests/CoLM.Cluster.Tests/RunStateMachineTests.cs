@@ -404,4 +404,68 @@ public sealed class RunStateMachineTests
         // Nothing more happens once finished.
         Assert.Empty(driver.Machine.Handle(new NodeLost("node-a", "left the cluster")).OfType<RunFailed>());
     }
+
+    [Fact]
+    public void A_failed_step_with_no_restart_and_no_missing_peer_fails_naming_the_rank_that_reported_it()
+    {
+        var driver = Started();
+        driver.Reply = (rank, message, answer) => message is TrainAssignment t && rank == 1
+            ? new StepFailed(t.Generation, t.Step, 1, "CUDA out of memory", false, [])
+            : answer;
+        driver.Pump();
+        Assert.Empty(driver.All<RunFailed>());
+
+        driver.Post(driver.Single<ArmRestartGrace>().Expiry);
+        driver.Pump();
+
+        Assert.Equal("trainer rank 1 failed at step 1: CUDA out of memory", Failure(driver).Error);
+    }
+
+    [Fact]
+    public void A_restart_during_an_evaluation_evaluates_again_at_the_same_step_then_goes_on()
+    {
+        var driver = Started("colm.train.steps=2", "colm.train.eval-every=1");
+        bool restarted = false;
+        driver.Reply = (rank, message, answer) =>
+        {
+            if (restarted || message is not EvalAssignment { Step: 1 } || rank != 1) return answer;
+            restarted = true;
+            driver.LoseReplica(1);
+            return new TrainerReplaced(new TrainerKey("node-a", 1), "injected fault");
+        };
+
+        driver.Pump();
+
+        Assert.Equal([0L, 1L, 2L], driver.All<Evaluated>().Select(e => e.Report.Step));
+        Assert.Contains(driver.All<Logged>(), l => l.Message.Contains("retrying the evaluation after step 1", StringComparison.Ordinal));
+        Assert.Equal(("completed", 2L), (driver.Single<RunCompleted>().Result.State, driver.Single<RunCompleted>().Result.Step));
+    }
+
+    [Fact]
+    public void When_no_replica_holds_the_committed_step_the_replicas_reload_it_from_the_checkpoint_of_that_step()
+    {
+        var driver = Started("colm.train.steps=3", "colm.train.checkpoint-every=2");
+        bool lost = false;
+        driver.Reply = (rank, message, answer) =>
+        {
+            if (lost || message is not TrainAssignment { Step: 3 }) return answer;
+            if (rank == 0) return null;
+            lost = true;
+            driver.LoseReplica(0);
+            driver.LoseReplica(1);
+            return new TrainerReplaced(new TrainerKey("node-a", 1), "both replicas lost");
+        };
+        driver.PauseWhen = o => o is PhaseChanged { To: RunPhase.Recovering };
+        driver.Pump();
+        // Rank 0 never answers its abandoned step; it restarts too.
+        driver.PauseWhen = _ => false;
+        driver.Post(new TrainerReplaced(new TrainerKey("node-a", 0), "both replicas lost"));
+
+        driver.Pump();
+
+        var reload = driver.All<SendToTrainer>().Select(s => s.Message).OfType<Synchronise>().Last(s => s.CheckpointFile is not null);
+        Assert.EndsWith("step-000002/trainer-state.bin", reload.CheckpointFile!.Replace('\\', '/'), StringComparison.Ordinal);
+        Assert.Contains(driver.All<Noticed>(), n => n.Message.StartsWith("no replica holds step 2 any more; reloading it from", StringComparison.Ordinal));
+        Assert.Equal("completed", driver.Single<RunCompleted>().Result.State);
+    }
 }
