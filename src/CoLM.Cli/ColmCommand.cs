@@ -139,6 +139,13 @@ public static class ColmCommand
                                   (plan.ResumeFrom is { } r ? $", resuming from step {r.Step}" : ""));
             }
             var result = await LocalRun.RunAsync(plan, progress, interrupt.Token);
+            for (int failures = 0; RunRestarts.ShouldRestart(result, plan, failures, interrupt.IsCancellationRequested); failures++)
+            {
+                progress.EndLine();
+                plan = RunPlan.Prepare(cl.ConfigFiles, RunRestarts.SetsFor(cl.Sets), plan.Run.Path);
+                PrintNotices(plan);
+                result = await LocalRun.RunAsync(plan, progress, interrupt.Token);
+            }
             progress.EndLine();
             return Finish(result, plan, cl.Quiet, interrupt.IsCancellationRequested && !external.IsCancellationRequested);
         }
@@ -159,8 +166,7 @@ public static class ColmCommand
         RunPlan? plan = null;
         try
         {
-            var submission = new ClusterSubmission(seed, cl.ConfigFiles, cl.Sets, cl.Resume, expectedNodes);
-            var result = await ClusterRunClient.RunAsync(submission, progress, start =>
+            void Started(ClusterRunStart start)
             {
                 plan = start.Plan;
                 PrintNotices(start.Plan);
@@ -173,7 +179,18 @@ public static class ColmCommand
                                   $"{s.Selection.Method} L={s.Selection.Pool} b={s.Selection.TrainedPerStep}, {s.Train.Trainers} trainers on " +
                                   $"{start.Nodes.Count(n => n.Trainers > 0)} node(s), {s.Train.Steps} steps" +
                                   (start.Plan.ResumeFrom is { } r ? $", resuming from step {r.Step}" : ""));
-            }, interrupt.Token);
+            }
+
+            var submission = new ClusterSubmission(seed, cl.ConfigFiles, cl.Sets, cl.Resume, expectedNodes);
+            var result = await ClusterRunClient.RunAsync(submission, progress, Started, interrupt.Token);
+            for (int failures = 0; RunRestarts.ShouldRestart(result, plan!, failures, interrupt.IsCancellationRequested); failures++)
+            {
+                // Resubmitted to the nodes present now: the run is sized to their trainers again.
+                progress.EndLine();
+                TryWriteFailedStatus(plan!, result.Error ?? "failed", result.Step);
+                submission = new ClusterSubmission(seed, cl.ConfigFiles, RunRestarts.SetsFor(cl.Sets), plan!.Run.Path, 0);
+                result = await ClusterRunClient.RunAsync(submission, progress, Started, interrupt.Token);
+            }
             progress.EndLine();
             // The coordinator writes status.json itself, unless it is what was lost: say so here too.
             if (result.State == "failed") TryWriteFailedStatus(plan!, result.Error ?? "failed", result.Step);

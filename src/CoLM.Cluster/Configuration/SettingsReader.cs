@@ -100,7 +100,10 @@ public static class SettingsReader
             PositiveDouble(c, "colm.train.grad-clip"), NonNegative(c, "colm.train.eval-every"),
             NonNegative(c, "colm.train.checkpoint-every"), Positive(c, "colm.train.keep-checkpoints"),
             Positive(c, "colm.train.checksum-every"), NonNegative(c, "colm.train.stop-at-step"),
-            Positive(c, "colm.train.trainers"), NonNegative(c, "colm.train.threads-per-trainer"), faults);
+            Positive(c, "colm.train.trainers"), NonNegative(c, "colm.train.threads-per-trainer"), faults)
+        {
+            MaxFailures = NonNegative(c, "colm.train.max-failures"),
+        };
         if (faults.CrashAtStep > 0 && faults.CrashRank >= train.Trainers)
             throw new ConfigException("colm.train.fault-injection.crash-rank", $"{faults.CrashRank} is not a rank of {train.Trainers} trainers");
         if (faults.HangAtStep > 0 && faults.HangRank >= train.Trainers)

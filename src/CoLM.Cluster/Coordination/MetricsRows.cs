@@ -42,3 +42,14 @@ public sealed record RestartRow(int Rank, long Step, string Reason)
     [JsonPropertyOrder(-1)]
     public string Kind => "restart";
 }
+
+/// <summary>
+/// The whole run restarted itself from a checkpoint after a failure (colm.train.max-failures):
+/// <paramref name="Failure"/> counts the failures so far, <paramref name="FromStep"/> is the
+/// checkpoint's step (the newest on disk; one that does not verify is skipped and said so).
+/// </summary>
+public sealed record RunRestartRow(int Failure, long FailedAtStep, long FromStep, string Error)
+{
+    [JsonPropertyOrder(-1)]
+    public string Kind => "run-restart";
+}

@@ -109,6 +109,12 @@ public sealed record TrainSettings(
     int EvalEvery, int CheckpointEvery, int KeepCheckpoints, int ChecksumEvery, int StopAtStep,
     int Trainers, int ThreadsPerTrainer, FaultInjectionSettings Faults)
 {
+    /// <summary>
+    /// colm.train.max-failures: how many times a run that failed (not on bad input) restarts
+    /// itself from its newest checkpoint before it gives up; 0 = never (the default).
+    /// </summary>
+    public int MaxFailures { get; init; }
+
     /// <summary>Linear warmup then linear decay to zero; a pure function of the step so a resumed run needs no scheduler state beyond the step.</summary>
     public double LearningRateAt(long step)
     {
