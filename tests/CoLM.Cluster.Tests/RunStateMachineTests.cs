@@ -468,4 +468,17 @@ public sealed class RunStateMachineTests
         Assert.Contains(driver.All<Noticed>(), n => n.Message.StartsWith("no replica holds step 2 any more; reloading it from", StringComparison.Ordinal));
         Assert.Equal("completed", driver.Single<RunCompleted>().Result.State);
     }
+
+    [Fact]
+    public void A_handler_that_throws_ends_the_run_naming_the_event_and_trains_no_one()
+    {
+        var driver = Started();
+        // A sketch whose coefficients do not fit its ids (a bug in a trainer): building the pool's features throws.
+        driver.Reply = (_, _, answer) => answer is Sketches s ? s with { Coefficients = [1f] } : answer;
+
+        driver.Pump();
+
+        Assert.StartsWith("the coordinator failed handling Sketches:", Failure(driver).Error);
+        Assert.Empty(driver.All<SendToTrainer>().Where(m => m.Message is TrainAssignment));
+    }
 }

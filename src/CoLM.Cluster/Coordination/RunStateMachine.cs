@@ -85,6 +85,8 @@ public sealed partial class RunStateMachine
         {
             // Anything a handler throws ends the run with its cause: a coordinator that went on
             // would wait for replies it never asked for and fail later with a misleading message.
+            // What the handler had decided before it threw is not carried out.
+            _out.Clear();
             var (action, described) = FailurePolicy.Classify(error);
             bool badInput = action == FailureAction.StopBadInput;
             Fail(badInput ? described : $"the coordinator failed handling {e.GetType().Name}: {error.GetType().Name}: {error.Message}", badInput);
