@@ -37,6 +37,7 @@ public sealed class ColmInstruments : IDisposable
     private readonly Counter<long> _degenerateFeatures;
     private readonly Counter<long> _smallCappedSteps;
     private readonly Counter<long> _trainerRestarts;
+    private readonly Histogram<double> _recoveryDuration;
 
     // Last values read by the observable gauges at each collection.
     private readonly ConcurrentDictionary<string, double> _evalAccuracy = new(StringComparer.Ordinal);
@@ -71,6 +72,9 @@ public sealed class ColmInstruments : IDisposable
             "Steps whose small-source pool examples did not fit in b - R, so only a sample of them was kept.");
         _trainerRestarts = _meter.CreateCounter<long>("colm.trainer.restarts", "{restarts}",
             "Trainer restarts by the supervisor (tag rank).");
+        _recoveryDuration = _meter.CreateHistogram("colm.recovery.duration", "s",
+            "From a trainer's restart to every replica holding the committed step again (tag source: replica or checkpoint).", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
 
         _meter.CreateObservableGauge("colm.eval.accuracy", () => ReadLast(_evalAccuracy), "1",
             "Accuracy of the latest evaluation (tag source).");
@@ -120,6 +124,10 @@ public sealed class ColmInstruments : IDisposable
     /// <summary>The supervisor restarted the trainer of <paramref name="rank"/>.</summary>
     public void OnTrainerRestarted(int rank) =>
         _trainerRestarts.Add(1, new KeyValuePair<string, object?>("rank", rank));
+
+    /// <summary>The replicas hold the committed step again after a restart; <paramref name="source"/> is "replica" or "checkpoint".</summary>
+    public void OnRecovered(TimeSpan duration, string source) =>
+        _recoveryDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("source", source));
 
     public void Dispose() => _meter.Dispose();
 

@@ -113,6 +113,8 @@ public sealed class RunStateMachineTests
         var pools = driver.All<SendToTrainer>().Select(s => s.Message).OfType<PoolAssignment>().Where(p => p.Step == 2).ToArray();
         Assert.Equal(pools[0].Ids.ToArray(), pools[2].Ids.ToArray());
         Assert.Equal(2, driver.Single<TrainerRestartRecorded>().Step);
+        var recovery = driver.Single<RecoveryCompleted>();
+        Assert.Equal((1L, "replica", "rank 0"), (recovery.Step, recovery.Source, recovery.From));
         Assert.Equal("completed", driver.Single<RunCompleted>().Result.State);
         Assert.Equal([1L, 2L, 3L], driver.All<StepCompleted>().Select(s => s.Step));
     }
@@ -466,6 +468,7 @@ public sealed class RunStateMachineTests
         var reload = driver.All<SendToTrainer>().Select(s => s.Message).OfType<Synchronise>().Last(s => s.CheckpointFile is not null);
         Assert.EndsWith("step-000002/trainer-state.bin", reload.CheckpointFile!.Replace('\\', '/'), StringComparison.Ordinal);
         Assert.Contains(driver.All<Noticed>(), n => n.Message.StartsWith("no replica holds step 2 any more; reloading it from", StringComparison.Ordinal));
+        Assert.Equal(("checkpoint", 2L), (driver.Single<RecoveryCompleted>().Source, driver.Single<RecoveryCompleted>().Step));
         Assert.Equal("completed", driver.Single<RunCompleted>().Result.State);
     }
 

@@ -72,6 +72,10 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal("completed", crashed.State);
         var metrics = File.ReadAllLines(Path.Combine(_tiny.RunPath("crashed"), "metrics.jsonl"));
         Assert.Single(metrics, l => l.Contains("\"kind\":\"restart\"") && l.Contains("\"rank\":1"));
+        // Recovered from rank 0's replica (it committed step 2), with how long it took.
+        var recovery = Assert.Single(metrics, l => l.Contains("\"kind\":\"recovery\""));
+        Assert.Contains("\"step\":2,", recovery);
+        Assert.Contains("\"source\":\"replica\",\"from\":\"rank 0\"", recovery);
         Assert.Equal(6, metrics.Count(l => l.Contains("\"kind\":\"step\"")));
         // The retried step draws the same pool and selection, so recovery changes nothing.
         Assert.Equal(TinyRun.FinalState(_tiny.RunPath("clean"), 6), TinyRun.FinalState(_tiny.RunPath("crashed"), 6));

@@ -43,6 +43,15 @@ public sealed record RestartRow(int Rank, long Step, string Reason)
     public string Kind => "restart";
 }
 
+/// <summary>Every replica holds <paramref name="Step"/> again after a trainer restart, <paramref name="Seconds"/> after it.</summary>
+/// <param name="Source">"replica" (copied from a live peer over the data plane) or "checkpoint" (reloaded from disk).</param>
+/// <param name="From">Which: "rank R", or the checkpoint file.</param>
+public sealed record RecoveryRow(long Step, long Generation, string Source, string From, double Seconds)
+{
+    [JsonPropertyOrder(-1)]
+    public string Kind => "recovery";
+}
+
 /// <summary>
 /// The whole run restarted itself from a checkpoint after a failure (colm.train.max-failures):
 /// <paramref name="Failure"/> counts the failures so far, <paramref name="FromStep"/> is the

@@ -92,6 +92,13 @@ public sealed record CheckpointTaken(long Step, CheckpointPaths Checkpoint) : IR
 
 public sealed record TrainerRestartRecorded(int Rank, long Step, string Reason) : IRunOutput;
 
+/// <summary>
+/// Every replica holds the committed <paramref name="Step"/> again after a restart, copied from
+/// <paramref name="Source"/> ("replica" or "checkpoint"; <paramref name="From"/> says which),
+/// <paramref name="Elapsed"/> after the first restart of the recovery.
+/// </summary>
+public sealed record RecoveryCompleted(long Step, long Generation, string Source, string From, TimeSpan Elapsed) : IRunOutput;
+
 /// <summary>The run ended as completed or stopped; the adapter of <paramref name="FinalCheckpoint"/> is the result.</summary>
 public sealed record RunCompleted(RunResult Result, CheckpointPaths FinalCheckpoint) : IRunOutput;
 

@@ -32,6 +32,7 @@ public sealed class RunRecorder(CoordinatorContext ctx) : IDisposable
             case Evaluated m: OnEvaluated(m); break;
             case CheckpointTaken m: OnCheckpointTaken(m); break;
             case TrainerRestartRecorded m: OnTrainerRestarted(m); break;
+            case RecoveryCompleted m: OnRecovered(m); break;
             case Noticed m: ctx.Observer.OnNotice(m.Message); break;
             case RunCompleted m: OnCompleted(m); break;
             case RunFailed m: OnFailed(m); break;
@@ -125,6 +126,13 @@ public sealed class RunRecorder(CoordinatorContext ctx) : IDisposable
         ctx.Run.AppendMetrics(new RestartRow(m.Rank, m.Step, m.Reason));
         _stepSpan?.Dispose();
         _stepSpan = null;
+    }
+
+    private void OnRecovered(RecoveryCompleted m)
+    {
+        ctx.Instruments.OnRecovered(m.Elapsed, m.Source);
+        ctx.Run.AppendMetrics(new RecoveryRow(m.Step, m.Generation, m.Source, m.From, m.Elapsed.TotalSeconds));
+        ctx.Observer.OnNotice($"recovered in {m.Elapsed.TotalSeconds:0.0} s: every replica holds step {m.Step} again (from {m.From})");
     }
 
     private void OnCompleted(RunCompleted m)

@@ -45,6 +45,7 @@ public sealed partial class RunStateMachine
         Log(RunLogLevel.Warning, $"trainer rank {rank} restarted ({m.Reason}); resynchronising and retrying {retry}");
         Emit(new Noticed($"trainer rank {rank} restarted ({m.Reason}); resynchronising from a replica that holds step {State.Step} and retrying {retry}"));
         Emit(new TrainerRestartRecorded(rank, State.Step + 1, m.Reason));
+        _recoveryStartedAt ??= _clock.GetTimestamp();
 
         // The interrupted duty goes back to the front of the agenda. An abandoned step changed
         // nothing committed (its pool and selection live in InProgress), so the retry draws the
@@ -94,10 +95,12 @@ public sealed partial class RunStateMachine
         {
             case RecoveryPlan.FromReplica(var root):
                 Log(RunLogLevel.Info, $"recovery: every replica copies rank {root} (it holds step {State.Step})");
+                _recoverySource = ("replica", $"rank {root}");
                 StartSynchronise(root, checkpointFile: null);
                 break;
             case RecoveryPlan.FromCheckpoint(var file):
                 Emit(new Noticed($"no replica holds step {State.Step} any more; reloading it from {file}"));
+                _recoverySource = ("checkpoint", file);
                 StartSynchronise(0, file);
                 break;
             case RecoveryPlan.Impossible(var reason):

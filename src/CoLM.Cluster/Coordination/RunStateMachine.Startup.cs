@@ -72,6 +72,10 @@ public sealed partial class RunStateMachine
         }
         State = State with { KnownChecksum = new CommittedChecksum(State.Step, checksums[0]) };
         Emit(new ReplicasSynchronised(State.Step));
+        if (_recoveryStartedAt is { } since && _recoverySource is var (source, from))
+            Emit(new RecoveryCompleted(State.Step, State.Generation, source, from, _clock.GetElapsedTime(since)));
+        _recoveryStartedAt = null;
+        _recoverySource = null;
         RunAgenda();
     }
 }

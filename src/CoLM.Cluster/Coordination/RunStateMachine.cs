@@ -39,6 +39,9 @@ public sealed partial class RunStateMachine
     private NormalizerState? _selectorAt;
     // Timings are observations, not state: a coordinator that takes over starts its own clocks.
     private long _phaseStartedAt, _stepStartedAt;
+    // The recovery in progress: when its first restart arrived, and the source chosen for it.
+    private long? _recoveryStartedAt;
+    private (string Source, string From)? _recoverySource;
 
     public RunStateMachine(RunDefinition definition, RunState state, TimeProvider? clock = null)
     {
