@@ -21,10 +21,19 @@ public static class LocalRun
             SeedNodes = [],
             Devices = DeviceSpec.Cpu(s.Train.Trainers),
         };
+        InProcessDataPlane? dataPlane = null;
         await using var host = await HostedNode.StartAsync(s, node, plan.Hocon,
-            (run, trainers) => new InProcessDataPlane(trainers, run.Cluster.CollectiveTimeout), _ => { }, stop);
-        // The run ends on this node with the process: disposing the host stops its actors, then its data plane and exporters.
-        return await RunSubmission.FollowAsync(host.System, [host.Cluster.SelfAddress.ToString()], plan, observer, node.PhaseTimeout, stop,
-            endOnNodes: false);
+            (run, trainers) => dataPlane = new InProcessDataPlane(trainers, run.Cluster.CollectiveTimeout), _ => { }, stop);
+        try
+        {
+            // The run ends on this node with the process: disposing the host stops its actors, then its data plane and exporters.
+            return await RunSubmission.FollowAsync(host.System, [host.Cluster.SelfAddress.ToString()], plan, observer, node.PhaseTimeout, stop,
+                endOnNodes: false);
+        }
+        finally
+        {
+            // A run that failed may leave a trainer blocked in a collective: wake it before the actors are stopped.
+            dataPlane?.AbortAll("run finished");
+        }
     }
 }
