@@ -32,7 +32,7 @@ internal static class RunRestarts
         int allowed = plan.Settings.Train.MaxFailures;
         if (result.State != "failed" || result.BadInput || interrupted || failuresSoFar >= allowed) return false;
         var latest = CheckpointStore.Latest(plan.Run);
-        Console.Error.WriteLine($"colm: run failed at step {result.Step}: {result.Error}");
+        Console.Error.WriteLine($"colm: run failed after step {result.Step}: {result.Error}");
         if (latest is null)
         {
             Console.Error.WriteLine("colm: no checkpoint to restart from (colm.train.max-failures)");

@@ -21,12 +21,12 @@ public sealed class RunRestartTests : IDisposable
         var o = await ColmProcess.RunAsync(_tiny.Root, ["train", "--quiet", .. TinyRun.SetArgs(_tiny.Sets("restarted", [.. Diverging, "colm.train.max-failures=1"]))]);
 
         Assert.True(o.ExitCode == 0, o.Stdout + o.Stderr);
-        Assert.Contains("colm: run failed at step 2: replica parameter checksums differ after step 3", o.Stderr);
+        Assert.Contains("colm: run failed after step 2: replica parameter checksums differ after step 3", o.Stderr);
         Assert.Contains("colm: restarting from the newest checkpoint (step-000002); failure 1 of colm.train.max-failures = 1", o.Stderr);
         var run = _tiny.RunPath("restarted");
         var rows = File.ReadLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
         var restart = Assert.Single(rows, r => r.GetProperty("kind").GetString() == "run-restart");
-        Assert.Equal((2, 2), (restart.GetProperty("failedAtStep").GetInt32(), restart.GetProperty("fromStep").GetInt32()));
+        Assert.Equal((2, 2), (restart.GetProperty("failedAfterStep").GetInt32(), restart.GetProperty("fromStep").GetInt32()));
         Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L], rows.Where(r => r.GetProperty("kind").GetString() == "step").Select(r => r.GetProperty("step").GetInt64()));
         Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(run, "status.json")));
         // Same seed, same steps: the restarted run's final parameters and optimizer state are the uninterrupted run's, byte for byte.

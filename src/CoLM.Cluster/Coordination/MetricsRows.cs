@@ -54,10 +54,11 @@ public sealed record RecoveryRow(long Step, long Generation, string Source, stri
 
 /// <summary>
 /// The whole run restarted itself from a checkpoint after a failure (colm.train.max-failures):
-/// <paramref name="Failure"/> counts the failures so far, <paramref name="FromStep"/> is the
+/// <paramref name="Failure"/> counts the failures so far, <paramref name="FailedAfterStep"/> is the last step the
+/// failed attempt committed, <paramref name="FromStep"/> is the
 /// checkpoint's step (the newest on disk; one that does not verify is skipped and said so).
 /// </summary>
-public sealed record RunRestartRow(int Failure, long FailedAtStep, long FromStep, string Error)
+public sealed record RunRestartRow(int Failure, long FailedAfterStep, long FromStep, string Error)
 {
     [JsonPropertyOrder(-1)]
     public string Kind => "run-restart";
