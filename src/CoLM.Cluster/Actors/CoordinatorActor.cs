@@ -153,10 +153,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         catch (Exception e)
         {
-            var (action, described) = FailurePolicy.Classify(e);
-            bool badInput = action == FailureAction.StopBadInput;
-            Apply(_machine.Handle(new CoordinatorFaulted(
-                badInput ? described : $"the coordinator failed handling {message.GetType().Name}: {e.GetType().Name}: {e.Message}", badInput)));
+            Apply(_machine.Handle(RunStateMachine.Faulted(e, message)));
             return true;
         }
     }

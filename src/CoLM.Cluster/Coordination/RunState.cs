@@ -82,7 +82,6 @@ public sealed record RunState(
     EvalReport? Before,
     EvalReport? Last,
     CheckpointPaths? LastCheckpoint,
-    CheckpointPaths? PartialCheckpoint,
     bool Resumed)
 {
     /// <summary>A new run.</summary>
@@ -90,7 +89,7 @@ public sealed record RunState(
         RunPhase.WaitingForTrainers, Generation: 0, Step: 0, [], [], [], Current: null, [], new SamplerState(0, 0), Normalizer: null,
         InProgress: null, ImmutableSortedDictionary<int, Synchronised>.Empty,
         ImmutableSortedDictionary<int, ReplicaInspected>.Empty, ImmutableSortedDictionary<int, EvalDone>.Empty, KnownChecksum: null, [], [], StopReason: null, Before: null, Last: null,
-        LastCheckpoint: null, PartialCheckpoint: null, Resumed: false);
+        LastCheckpoint: null, Resumed: false);
 
     /// <summary>A run resumed from <paramref name="checkpoint"/>: its coordinator state, normaliser and baseline evaluation.</summary>
     public static RunState ResumedFrom(CheckpointPaths checkpoint, CoordinatorCheckpoint state, NormalizerState normalizer, EvalReport baseline) =>

@@ -52,7 +52,7 @@ public sealed partial class RunStateMachine
         // same pool and makes the same selection: the step is a pure function of state + seed.
         if (State.Phase is RunPhase.Sketching or RunPhase.Training or RunPhase.Evaluating or RunPhase.Checkpointing && State.Current is { } interrupted)
             State = State with { Agenda = State.Agenda.Insert(0, interrupted), Current = null };
-        State = State with { InProgress = null, PartialCheckpoint = null, Awaiting = State.Awaiting.Remove(rank) };
+        State = State with { InProgress = null, Awaiting = State.Awaiting.Remove(rank) };
         Emit(new CancelRestartGrace());
         // Recovering drops every reply it gets; the resynchronisation starts the next generation.
         Transition(RunPhase.Recovering, State.Awaiting);

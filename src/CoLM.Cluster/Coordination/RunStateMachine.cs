@@ -90,11 +90,22 @@ public sealed partial class RunStateMachine
             // would wait for replies it never asked for and fail later with a misleading message.
             // What the handler had decided before it threw is not carried out.
             _out.Clear();
-            var (action, described) = FailurePolicy.Classify(error);
-            bool badInput = action == FailureAction.StopBadInput;
-            Fail(badInput ? described : $"the coordinator failed handling {e.GetType().Name}: {error.GetType().Name}: {error.Message}", badInput);
+            var faulted = Faulted(error, e);
+            Fail(faulted.Error, faulted.BadInput);
         }
         return [.. _out];
+    }
+
+    /// <summary>
+    /// How a failure while handling <paramref name="message"/> ends the run: bad input is named as
+    /// such (exit 2); anything else is the coordinator's own failure, named with what it was handling.
+    /// </summary>
+    public static CoordinatorFaulted Faulted(Exception error, object message)
+    {
+        var (action, described) = FailurePolicy.Classify(error);
+        return action == FailureAction.StopBadInput
+            ? new CoordinatorFaulted(described, BadInput: true)
+            : new CoordinatorFaulted($"the coordinator failed handling {message.GetType().Name}: {error.GetType().Name}: {error.Message}", BadInput: false);
     }
 
     private void Dispatch(IRunEvent e)
@@ -297,7 +308,6 @@ public sealed partial class RunStateMachine
     private void DoCheckpoint()
     {
         var partial = CheckpointStore.PartialAt(_def.CheckpointsPath, State.Step);
-        State = State with { PartialCheckpoint = partial };
         Emit(new PrepareCheckpoint(partial));
         // Replicas are identical, so one writes the model state; rank 0 is as good as any.
         Transition(RunPhase.Checkpointing, [0]);
@@ -312,13 +322,13 @@ public sealed partial class RunStateMachine
         var state = new CoordinatorCheckpoint(State.Step, State.Sampler.Epoch, State.Sampler.Position, normalizer.Step,
             State.Before?.Sources ?? new Dictionary<string, SourceScore>(), _s.Selection.Method.ToString(),
             _def.Data.Train.Count, CheckpointDataFit.PerSource(_def.Data));
-        Emit(new CompleteCheckpoint(State.PartialCheckpoint!, state, normalizer));
+        Emit(new CompleteCheckpoint(CheckpointStore.PartialAt(_def.CheckpointsPath, State.Step), state, normalizer));
     }
 
     private void OnCheckpointWritten(CheckpointWritten m)
     {
         if (State.Phase != RunPhase.Checkpointing || m.Checkpoint.Step != State.Step) return;
-        State = State with { LastCheckpoint = m.Checkpoint, PartialCheckpoint = null, Current = null };
+        State = State with { LastCheckpoint = m.Checkpoint, Current = null };
         Emit(new CheckpointTaken(State.Step, m.Checkpoint));
         RunAgenda();
     }
