@@ -38,6 +38,8 @@ public sealed class ColmInstruments : IDisposable
     private readonly Counter<long> _smallCappedSteps;
     private readonly Counter<long> _trainerRestarts;
     private readonly Histogram<double> _recoveryDuration;
+    private readonly Counter<long> _membershipChanges;
+    private long _trainers = -1;
 
     // Last values read by the observable gauges at each collection.
     private readonly ConcurrentDictionary<string, double> _evalAccuracy = new(StringComparer.Ordinal);
@@ -73,9 +75,13 @@ public sealed class ColmInstruments : IDisposable
         _trainerRestarts = _meter.CreateCounter<long>("colm.trainer.restarts", "{restarts}",
             "Trainer restarts by the supervisor (tag rank).");
         _recoveryDuration = _meter.CreateHistogram("colm.recovery.duration", "s",
-            "From a trainer's restart to every replica holding the committed step again (tag source: replica or checkpoint).", tags: null,
+            "From a trainer restart or a lost node to every replica holding the committed step again (tag source: replica or checkpoint).", tags: null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
 
+        _membershipChanges = _meter.CreateCounter<long>("colm.membership.changes", "{changes}",
+            "Trainer nodes lost or admitted during the run (tag change: lost or joined).");
+        _meter.CreateObservableGauge<long>("colm.run.trainers", ReadTrainers, "{trainers}",
+            "Trainers in the run after its latest membership change.");
         _meter.CreateObservableGauge("colm.eval.accuracy", () => ReadLast(_evalAccuracy), "1",
             "Accuracy of the latest evaluation (tag source).");
         _meter.CreateObservableGauge("colm.eval.loss", () => ReadLast(_evalLoss), "{nats}",
@@ -129,7 +135,20 @@ public sealed class ColmInstruments : IDisposable
     public void OnRecovered(TimeSpan duration, string source) =>
         _recoveryDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("source", source));
 
+    /// <summary>Trainers were lost or admitted (<paramref name="change"/>); <paramref name="trainers"/> remain in the run.</summary>
+    public void OnMembershipChanged(string change, int trainers)
+    {
+        _membershipChanges.Add(1, new KeyValuePair<string, object?>("change", change));
+        Interlocked.Exchange(ref _trainers, trainers);
+    }
+
     public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<long>> ReadTrainers()
+    {
+        long trainers = Interlocked.Read(ref _trainers);
+        if (trainers >= 0) yield return new Measurement<long>(trainers);
+    }
 
     private static IEnumerable<Measurement<double>> ReadLast(ConcurrentDictionary<string, double> lastBySource)
     {

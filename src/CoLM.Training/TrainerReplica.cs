@@ -23,7 +23,7 @@ public sealed class TrainerReplica : IDisposable
 {
     private readonly ColmSettings _settings;
     private readonly DataMixture _data;
-    private readonly ICollective _collective;
+    private ICollective _collective;
     private readonly FaultInjector _faults;
     private readonly Device _device;
     private readonly CausalDecoder _model;
@@ -50,7 +50,18 @@ public sealed class TrainerReplica : IDisposable
             eps: 1e-8, weight_decay: settings.Train.WeightDecay);
     }
 
-    public int Rank { get; }
+    /// <summary>This replica's rank in the current generation; a membership change may deal it another.</summary>
+    public int Rank { get; private set; }
+
+    /// <summary>
+    /// Continues in a new generation with <paramref name="collective"/> (its rank and world size may
+    /// differ from the last one after nodes were lost or joined); the model and optimizer state stay.
+    /// </summary>
+    public void JoinGeneration(ICollective collective)
+    {
+        _collective = collective;
+        Rank = collective.Rank;
+    }
 
     /// <summary>
     /// A Hugging Face model folder when configured (Llama family or Phi-2), else the built-in decoder from the seed;

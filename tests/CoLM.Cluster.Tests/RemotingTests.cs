@@ -55,7 +55,7 @@ public sealed class RemotingTests
 
             // An actor ref of A goes to B and back, and resolves to the same local actor on A.
             var probe = a.ActorOf(Props.Create(() => new EchoActor()), "probe");
-            var register = new RegisterTrainer(probe, clusterA.SelfAddress.ToString(), 0, "");
+            var register = new RegisterTrainer(probe, clusterA.SelfAddress.ToString(), 0, "", 1);
             var registerBack = await echo.Ask<RegisterTrainer>(register, TimeSpan.FromSeconds(5));
             Assert.Equal(probe, registerBack.Trainer);
             Assert.Equal(register, registerBack);

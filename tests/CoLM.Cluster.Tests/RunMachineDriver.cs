@@ -26,8 +26,9 @@ public sealed class RunMachineDriver
     ];
 
     private readonly Queue<IRunEvent> _pending = new();
-    private readonly Dictionary<int, (long Step, ulong Checksum)> _replicas = [];
-    private readonly HashSet<int> _lostWhileReplying = [];
+    // Stand-in replicas by trainer, not rank: a membership change re-deals the ranks.
+    private readonly Dictionary<TrainerKey, (long Step, ulong Checksum)> _replicas = [];
+    private readonly HashSet<TrainerKey> _lostWhileReplying = [];
 
     public RunMachineDriver(RunDefinition definition, RunState? state = null)
     {
@@ -58,9 +59,11 @@ public sealed class RunMachineDriver
     /// <summary>Stop pumping when this returns true for an output just produced.</summary>
     public Func<IRunOutput, bool> PauseWhen { get; set; } = _ => false;
 
-    public void RegisterAll()
+    /// <summary>Every trainer of the run registers, all on node-a (or one per node: node-0, node-1, ... when <paramref name="nodePerTrainer"/>).</summary>
+    public void RegisterAll(bool nodePerTrainer = false)
     {
-        for (int i = 0; i < Definition.Settings.Train.Trainers; i++) Post(new TrainerJoined(new TrainerKey("node-a", i), ""));
+        for (int i = 0; i < Definition.Settings.Train.Trainers; i++)
+            Post(new TrainerJoined(nodePerTrainer ? new TrainerKey($"node-{i}", 0) : new TrainerKey("node-a", i), "", Incarnation: 1));
     }
 
     public void Post(IRunEvent e) => _pending.Enqueue(e);
@@ -84,24 +87,27 @@ public sealed class RunMachineDriver
         return produced;
     }
 
-    public IRunEvent? Answer(int rank, IClusterMessage message)
+    public IRunEvent? Answer(SendToTrainer sent)
     {
-        var (step, checksum) = _replicas.GetValueOrDefault(rank, (0, Checksum(0)));
+        var (rank, trainer, message) = (sent.Rank, sent.Trainer, sent.Message);
+        var (step, checksum) = _replicas.GetValueOrDefault(trainer, (0, Checksum(0)));
         switch (message)
         {
             case Synchronise m:
                 var source = m.CheckpointFile is not null ? (State.LastCheckpoint?.Step ?? 0, Checksum(State.LastCheckpoint?.Step ?? 0))
-                    : _replicas.GetValueOrDefault(m.Root, (State.Step, Checksum(State.Step)));
-                _replicas[rank] = source;
+                    : _replicas.GetValueOrDefault(State.Ranks[m.Root].Key, (State.Step, Checksum(State.Step)));
+                _replicas[trainer] = source;
                 return new Synchronised(m.Generation, rank, source.Item1, source.Item2, Definition.SketchWidth);
             case InspectReplica m:
-                return new ReplicaInspected(m.Generation, rank, _replicas.ContainsKey(rank), step, checksum);
+                return new ReplicaInspected(m.Generation, rank, _replicas.ContainsKey(trainer), step, checksum);
+            case AbortGeneration:
+                return null;
             case PoolAssignment m:
                 int k = m.Probes;
                 return new Sketches(m.Generation, m.Step, rank, m.Ids, [.. m.Ids.Select(id => (float)(id % 7))],
                     [.. m.Ids.SelectMany(id => Enumerable.Range(0, k).Select(j => (float)Math.Sin(id * 31 + j)))], [], TimeSpan.FromMilliseconds(3));
             case TrainAssignment m:
-                _replicas[rank] = (m.Step, Checksum(m.Step));
+                _replicas[trainer] = (m.Step, Checksum(m.Step));
                 return new StepDone(m.Generation, m.Step, rank,
                     new TrainOutcome(m.Weights.Sum(), m.Ids.Length, TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1),
                         m.WantChecksum ? Checksum(m.Step) : null));
@@ -128,9 +134,16 @@ public sealed class RunMachineDriver
     /// <summary>Forgets rank <paramref name="rank"/>'s replica, as a supervisor restart does.</summary>
     public void LoseReplica(int rank)
     {
-        _replicas.Remove(rank);
-        _lostWhileReplying.Add(rank);
+        var trainer = State.Ranks[rank].Key;
+        _replicas.Remove(trainer);
+        _lostWhileReplying.Add(trainer);
     }
+
+    /// <summary>A new process took <paramref name="trainer"/>'s place: it holds no replica until synchronised.</summary>
+    public void Restarted(TrainerKey trainer) => _replicas.Remove(trainer);
+
+    /// <summary>What the stand-in replica of <paramref name="trainer"/> holds: its completed step and checksum.</summary>
+    public (long Step, ulong Checksum)? ReplicaOf(TrainerKey trainer) => _replicas.TryGetValue(trainer, out var r) ? r : null;
 
     public static ulong Checksum(long step) => 0x9E3779B97F4A7C15UL * (ulong)(step + 1);
 
@@ -141,14 +154,15 @@ public sealed class RunMachineDriver
             case SendToTrainer m:
                 // A replaced or withheld answer leaves the stand-in replica as it was; one the test
                 // lost while deciding (LoseReplica) stays lost.
-                bool had = _replicas.TryGetValue(m.Rank, out var before);
-                var answer = Answer(m.Rank, m.Message);
-                bool changed = _replicas.TryGetValue(m.Rank, out var after);
-                if (had) _replicas[m.Rank] = before;
-                else _replicas.Remove(m.Rank);
+                if (Gone.Contains(m.Trainer)) break; // its process is dead: nothing answers
+                bool had = _replicas.TryGetValue(m.Trainer, out var before);
+                var answer = Answer(m);
+                bool changed = _replicas.TryGetValue(m.Trainer, out var after);
+                if (had) _replicas[m.Trainer] = before;
+                else _replicas.Remove(m.Trainer);
                 _lostWhileReplying.Clear();
                 var reply = Reply(m.Rank, m.Message, answer);
-                if (ReferenceEquals(reply, answer) && changed && !_lostWhileReplying.Contains(m.Rank)) _replicas[m.Rank] = after;
+                if (ReferenceEquals(reply, answer) && changed && !_lostWhileReplying.Contains(m.Trainer)) _replicas[m.Trainer] = after;
                 if (reply is not null) _pending.Enqueue(reply);
                 break;
             case CompleteCheckpoint m:
@@ -157,6 +171,9 @@ public sealed class RunMachineDriver
                 break;
         }
     }
+
+    /// <summary>Trainers whose process is dead: messages to them go unanswered.</summary>
+    public HashSet<TrainerKey> Gone { get; } = [];
 
     public T Single<T>() where T : IRunOutput => Assert.Single(Outputs.OfType<T>());
 

@@ -85,7 +85,7 @@ public sealed class SerializationTests(ActorSystemFixture fixture) : IClassFixtu
     [Fact]
     public void Round_trip_through_akkas_serialization_api_resolves_actor_refs_to_equal_refs()
     {
-        var message = new RegisterTrainer(fixture.Actor, "node", 1, "endpoint");
+        var message = new RegisterTrainer(fixture.Actor, "node", 1, "endpoint", 7);
         var serialization = _system.Serialization;
         byte[] bytes = serialization.Serialize(message);
         var serializer = serialization.FindSerializerFor(message);

@@ -26,8 +26,8 @@ public sealed class CoordinatorMembershipTests : IDisposable
         var first = system.ActorOf(Props.Create(() => new Silent()));
         var late = system.ActorOf(Props.Create(() => new Silent()));
 
-        coordinator.Tell(new RegisterTrainer(first, "akka.tcp://colm@10.0.0.1:2551", 0, "10.0.0.1:4000"));
-        coordinator.Tell(new RegisterTrainer(late, "akka.tcp://colm@10.0.0.2:2551", 0, "10.0.0.2:4000"));
+        coordinator.Tell(new RegisterTrainer(first, "akka.tcp://colm@10.0.0.1:2551", 0, "10.0.0.1:4000", 1));
+        coordinator.Tell(new RegisterTrainer(late, "akka.tcp://colm@10.0.0.2:2551", 0, "10.0.0.2:4000", 2));
         var result = await completion.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal("failed", result.State);
@@ -46,7 +46,7 @@ public sealed class CoordinatorMembershipTests : IDisposable
         var coordinator = system.ActorOf(CoordinatorActor.Props(new CoordinatorContext(plan.Settings, plan.ResolvedConfig, plan.Data, plan.Run,
             instruments, SilentObserver.Instance, completion, null)));
 
-        coordinator.Tell(new RegisterTrainer(system.ActorOf(Props.Create(() => new Silent())), "akka.tcp://colm@10.0.0.1:2551", 0, "10.0.0.1:4000"));
+        coordinator.Tell(new RegisterTrainer(system.ActorOf(Props.Create(() => new Silent())), "akka.tcp://colm@10.0.0.1:2551", 0, "10.0.0.1:4000", 1));
         var result = await completion.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal("failed", result.State);

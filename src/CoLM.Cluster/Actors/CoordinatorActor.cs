@@ -47,8 +47,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<RegisterTrainer>(m =>
         {
             var key = new TrainerKey(m.Node, m.LocalIndex);
-            if (_trainers.TryAdd(key, m.Trainer)) Context.Watch(m.Trainer);
-            Apply(_machine.Handle(new TrainerJoined(key, m.DataEndpoint)));
+            _trainers[key] = m.Trainer;
+            Context.Watch(m.Trainer);
+            Apply(_machine.Handle(new TrainerJoined(key, m.DataEndpoint, m.Incarnation)));
         });
         Receive<TrainerRestarted>(m =>
         {
@@ -59,12 +60,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<IRunEvent>(e => Apply(_machine.Handle(e)));
         Receive<Terminated>(m =>
         {
-            var key = _trainers.FirstOrDefault(x => x.Value.Equals(m.ActorRef)).Key;
-            int? rank = _trainers.ContainsKey(key) ? _machine.RankOf(key) : null;
-            Apply(_machine.Handle(new TrainerStopped(rank, m.ActorRef.Path.ToString(), m.AddressTerminated)));
+            // Only the newest incarnation of a trainer counts; an older one (a node restarted on its address) is long gone.
+            TrainerKey? key = _trainers.FirstOrDefault(x => x.Value.Equals(m.ActorRef)) is { Value: not null } found ? found.Key : null;
+            if (key is null) return;
+            Apply(_machine.Handle(new TrainerStopped(key, m.ActorRef.Path.ToString(), m.AddressTerminated)));
         });
-        Receive<ClusterEvent.UnreachableMember>(m => Apply(_machine.Handle(new NodeLost(m.Member.Address.ToString(), "became unreachable"))));
-        Receive<ClusterEvent.MemberRemoved>(m => Apply(_machine.Handle(new NodeLost(m.Member.Address.ToString(), "left the cluster"))));
+        Receive<ClusterEvent.UnreachableMember>(m => Apply(_machine.Handle(new NodeLost(m.Member.Address.ToString(), "became unreachable", m.Member.UniqueAddress.Uid))));
+        Receive<ClusterEvent.MemberRemoved>(m => Apply(_machine.Handle(new NodeLost(m.Member.Address.ToString(), "left the cluster", m.Member.UniqueAddress.Uid))));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<ClusterEvent.CurrentClusterState>(_ => { });
     }
@@ -93,7 +95,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             switch (output)
             {
                 case SendToTrainer m:
-                    _trainers[_machine.State.Ranks[m.Rank].Key].Tell(m.Message);
+                    _trainers[m.Trainer].Tell(m.Message);
                     break;
                 case ArmPhaseTimer m:
                     Timers.StartSingleTimer(PhaseTimerKey, m.Timeout, m.After);

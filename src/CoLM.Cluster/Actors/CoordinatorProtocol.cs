@@ -14,9 +14,10 @@ namespace CoLM.Cluster.Actors;
 /// A trainer announces itself once, when it first starts. <paramref name="Node"/> is its node's
 /// cluster address and <paramref name="LocalIndex"/> its device on that node: ranks are dealt out
 /// in (node, device) order once every trainer has arrived. <paramref name="DataEndpoint"/> is where
-/// its data-plane peer connects ("" when every trainer shares this process).
+/// its data-plane peer connects ("" when every trainer shares this process). <paramref name="Incarnation"/>
+/// is the node process's unique cluster id: a node restarted on the same address is another incarnation.
 /// </summary>
-public sealed record RegisterTrainer(IActorRef Trainer, string Node, int LocalIndex, string DataEndpoint) : IClusterMessage;
+public sealed record RegisterTrainer(IActorRef Trainer, string Node, int LocalIndex, string DataEndpoint, long Incarnation) : IClusterMessage;
 
 /// <summary>A trainer was restarted by its supervisor; its replica is fresh and must be resynchronised.</summary>
 public sealed record TrainerRestarted(IActorRef Trainer, string Node, int LocalIndex, string Reason) : IClusterMessage;

@@ -78,6 +78,12 @@ public sealed class NodeAgent : ReceiveActor
 
     private void OnSubmit(SubmitRun m)
     {
+        if (_run?.Id == m.RunId)
+        {
+            // A repeated offer (the client offers a node that joined mid-run until it answers).
+            Sender.Tell(new RunAccepted(m.RunId, _address, Trainers));
+            return;
+        }
         if (_run is not null)
         {
             Sender.Tell(new RunRefused(m.RunId, _address, $"this node is busy with run {_run.Id}"));
@@ -157,7 +163,8 @@ public sealed class NodeAgent : ReceiveActor
             var coordinator = Context.ActorOf(ClusterSingletonProxy.Props(CoordinatorPath(m.RunId),
                 ClusterSingletonProxySettings.Create(Context.System).WithRole(ClusterSettings.CoordinatorRole)), "coordinator-proxy-" + m.RunId);
             run.Children.Add(coordinator);
-            var trainerContext = new TrainerContext(settings, data, dataPlane, new FaultInjector(settings.Train.Faults), coordinator, _address, threads);
+            var trainerContext = new TrainerContext(settings, data, dataPlane, new FaultInjector(settings.Train.Faults), coordinator, _address,
+                Akka.Cluster.Cluster.Get(Context.System).SelfUniqueAddress.Uid, threads);
             run.Children.Add(Context.ActorOf(NodeGuardian.Props(trainerContext, Trainers), "trainers-" + m.RunId));
         }
     }

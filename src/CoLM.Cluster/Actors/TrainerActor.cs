@@ -35,6 +35,12 @@ public sealed record Synchronise(long Generation, int Rank, int Root, string? Ch
 /// </summary>
 public sealed record InspectReplica(long Generation, int Rank) : IClusterMessage;
 
+/// <summary>
+/// The coordinator abandoned generation <paramref name="Generation"/> (a member is gone): break its
+/// collective so a trainer blocked in it with the lost rank returns now, not at the collective timeout.
+/// </summary>
+public sealed record AbortGeneration(long Generation, string Reason) : IClusterMessage;
+
 /// <summary>Rank 0 writes its replica state to <paramref name="Path"/> and its LoRA weights as a PEFT adapter to <paramref name="AdapterDirectory"/>.</summary>
 public sealed record SaveState(long Generation, long Step, string Path, string AdapterDirectory) : IClusterMessage;
 
@@ -47,7 +53,8 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
 {
     private readonly TrainerContext _context;
     private readonly int _localIndex;
-    private int _rank = -1;             // dealt out by the coordinator with the first Synchronise
+    private int _rank = -1;             // dealt out by the coordinator with each Synchronise
+    private long _generation = -1;      // the generation of the last Synchronise
     private TrainerReplica? _replica;
     private ReplicaThread? _thread;
 
@@ -66,7 +73,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     public static Props Props(TrainerContext context, int localIndex) => Akka.Actor.Props.Create(() => new TrainerActor(context, localIndex));
 
     protected override void PreStart() =>
-        _context.Coordinator.Tell(new RegisterTrainer(Self, _context.Node, _localIndex, _context.DataPlane.EndpointOf(_localIndex)));
+        _context.Coordinator.Tell(new RegisterTrainer(Self, _context.Node, _localIndex, _context.DataPlane.EndpointOf(_localIndex), _context.Incarnation));
 
     protected override void PostRestart(Exception reason)
     {
@@ -87,6 +94,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
 
     private void Idle()
     {
+        Receive<AbortGeneration>(OnAbortGeneration);
         Receive<PoolAssignment>(m => Run(m.Generation, m.Step, () =>
         {
             var sketch = Replica.Sketch(m.Ids, m.Kind, m.ProbeSeed, m.Probes);
@@ -97,13 +105,17 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             new StepDone(m.Generation, m.Step, _rank, Replica.Train(m.Step, m.Ids, m.Weights, m.GlobalWeight, m.WantChecksum))));
         Receive<EvalAssignment>(m => Run(m.Generation, m.Step, () =>
             new EvalDone(m.Generation, m.Step, _rank, m.Ids, Replica.Evaluate(m.Ids))));
-        Receive<Synchronise>(m => Run(m.Generation, 0, () =>
+        Receive<Synchronise>(m =>
         {
-            JoinGeneration(m);
-            if (m.CheckpointFile is { } file) Replica.ImportState(File.ReadAllBytes(file), file);
-            else Replica.SynchroniseFrom(m.Root);
-            return new Synchronised(m.Generation, _rank, Replica.CompletedSteps, Replica.Checksum(), Replica.SketchDimension);
-        }));
+            _generation = m.Generation;
+            Run(m.Generation, 0, () =>
+            {
+                JoinGeneration(m);
+                if (m.CheckpointFile is { } file) Replica.ImportState(File.ReadAllBytes(file), file);
+                else Replica.SynchroniseFrom(m.Root);
+                return new Synchronised(m.Generation, _rank, Replica.CompletedSteps, Replica.Checksum(), Replica.SketchDimension);
+            });
+        });
         Receive<InspectReplica>(m => Run(m.Generation, 0, () => _replica is null
             ? new ReplicaInspected(m.Generation, m.Rank, HasState: false, CompletedSteps: -1, Checksum: 0)
             : new ReplicaInspected(m.Generation, m.Rank, HasState: true, _replica.CompletedSteps, _replica.Checksum())));
@@ -119,11 +131,12 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         }));
     }
 
-    /// <summary>On the replica thread: joins the data plane's new generation (connecting to peers may take a while).</summary>
+    /// <summary>
+    /// On the replica thread: joins the data plane's new generation (connecting to peers may take a
+    /// while). After a membership change the coordinator may deal this trainer another rank.
+    /// </summary>
     private void JoinGeneration(Synchronise m)
     {
-        if (_rank >= 0 && _rank != m.Rank)
-            throw new InvalidOperationException($"trainer {_localIndex} on {_context.Node} is rank {_rank}, the coordinator now says {m.Rank}");
         var collective = _context.DataPlane.Join(_localIndex, m.Rank, m.Generation, m.Peers);
         _rank = m.Rank;
         if (_replica is null)
@@ -134,10 +147,16 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             TorchSharp.torch.set_num_threads(_context.TorchThreads);
             _replica = new TrainerReplica(_context.Settings, _context.Data, _rank, collective, _context.Faults);
         }
+        else
+        {
+            _replica.JoinGeneration(collective);
+        }
     }
 
     private void Busy()
     {
+        // Not stashed: the work in progress may be blocked in a collective with a rank that is gone.
+        Receive<AbortGeneration>(OnAbortGeneration);
         Receive<WorkDone>(m =>
         {
             _context.Coordinator.Tell(m.Reply);
@@ -158,6 +177,12 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             BecomeIdle();
         });
         ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void OnAbortGeneration(AbortGeneration m)
+    {
+        // Only the generation named: a newer one this trainer has already joined stays intact.
+        if (m.Generation >= _generation) _context.DataPlane.Abort(_localIndex, m.Reason);
     }
 
     private void BecomeIdle()
@@ -182,10 +207,13 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
 
 /// <summary>
 /// What every trainer on a node shares; it outlives trainer restarts. <paramref name="Node"/> is
-/// this node's cluster address; <paramref name="TorchThreads"/> the libtorch threads of each trainer.
+/// this node's cluster address and <paramref name="Incarnation"/> its process's unique id there (a
+/// node restarted on the same address is another incarnation); <paramref name="TorchThreads"/> the
+/// libtorch threads of each trainer.
 /// </summary>
 public sealed record TrainerContext(
-    ColmSettings Settings, DataMixture Data, IDataPlane DataPlane, FaultInjector Faults, IActorRef Coordinator, string Node, int TorchThreads);
+    ColmSettings Settings, DataMixture Data, IDataPlane DataPlane, FaultInjector Faults, IActorRef Coordinator, string Node, long Incarnation,
+    int TorchThreads);
 
 public sealed class TrainerFailedException(int rank, long step, Exception cause)
     : Exception($"trainer rank {rank} failed at step {step}: {cause.Message}", cause);

@@ -103,7 +103,11 @@ public static class SettingsReader
             Positive(c, "colm.train.trainers"), NonNegative(c, "colm.train.threads-per-trainer"), faults)
         {
             MaxFailures = NonNegative(c, "colm.train.max-failures"),
+            MinTrainers = Positive(c, "colm.train.min-trainers"),
+            MaxTrainers = NonNegative(c, "colm.train.max-trainers"),
         };
+        if (train.MaxTrainers > 0 && train.MaxTrainers < train.MinTrainers)
+            throw new ConfigException("colm.train.max-trainers", $"{train.MaxTrainers} is below colm.train.min-trainers = {train.MinTrainers}");
         if (faults.CrashAtStep > 0 && faults.CrashRank >= train.Trainers)
             throw new ConfigException("colm.train.fault-injection.crash-rank", $"{faults.CrashRank} is not a rank of {train.Trainers} trainers");
         if (faults.HangAtStep > 0 && faults.HangRank >= train.Trainers)
@@ -117,6 +121,7 @@ public static class SettingsReader
             Duration(c, "colm.cluster.phase-timeout"), Duration(c, "colm.cluster.collective-timeout"))
         {
             RestartGrace = Duration(c, "colm.cluster.restart-grace"),
+            MembershipWait = Duration(c, "colm.cluster.membership-wait"),
         };
         if (cluster.Hostname is "0.0.0.0" or "::" && cluster.PublicHostname.Length == 0)
             throw new ConfigException("colm.cluster.public-hostname",

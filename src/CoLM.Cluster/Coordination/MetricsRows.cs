@@ -43,13 +43,25 @@ public sealed record RestartRow(int Rank, long Step, string Reason)
     public string Kind => "restart";
 }
 
-/// <summary>Every replica holds <paramref name="Step"/> again after a trainer restart, <paramref name="Seconds"/> after it.</summary>
+/// <summary>Every replica holds <paramref name="Step"/> again after a trainer restart or a lost node, <paramref name="Seconds"/> after the first of them.</summary>
 /// <param name="Source">"replica" (copied from a live peer over the data plane) or "checkpoint" (reloaded from disk).</param>
 /// <param name="From">Which: "rank R", or the checkpoint file.</param>
 public sealed record RecoveryRow(long Step, long Generation, string Source, string From, double Seconds)
 {
     [JsonPropertyOrder(-1)]
     public string Kind => "recovery";
+}
+
+/// <summary>
+/// The run's membership changed after step <paramref name="Step"/>: <paramref name="Change"/> "lost"
+/// (a node's trainers left; <paramref name="Ranks"/> the ranks they held) or "joined" (admitted at a
+/// step boundary; the ranks dealt to them); <paramref name="Trainers"/> train from generation
+/// <paramref name="Generation"/> on.
+/// </summary>
+public sealed record MembershipRow(long Step, long Generation, string Change, string Node, IReadOnlyList<int> Ranks, int Trainers, string Reason)
+{
+    [JsonPropertyOrder(-1)]
+    public string Kind => "membership";
 }
 
 /// <summary>

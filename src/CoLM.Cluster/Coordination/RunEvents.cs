@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using CoLM.Cluster.Actors;
 using CoLM.Cluster.Runs;
 using CoLM.Selection;
@@ -11,17 +12,24 @@ namespace CoLM.Cluster.Coordination;
 /// <summary>Something <see cref="RunStateMachine"/> reacts to.</summary>
 public interface IRunEvent;
 
-/// <summary>A trainer announced itself (its first start).</summary>
-public sealed record TrainerJoined(TrainerKey Trainer, string DataEndpoint) : IRunEvent;
+/// <summary>A trainer announced itself (its first start); <paramref name="Incarnation"/> is its node process's unique id.</summary>
+public sealed record TrainerJoined(TrainerKey Trainer, string DataEndpoint, long Incarnation = 0) : IRunEvent;
 
 /// <summary>A trainer was restarted by its supervisor; its replica is new and must be resynchronised.</summary>
 public sealed record TrainerReplaced(TrainerKey Trainer, string Reason) : IRunEvent;
 
-/// <summary>A trainer stopped for good: its node is gone (<paramref name="NodeGone"/>) or it failed repeatedly. <paramref name="Rank"/> is null for one without a rank.</summary>
-public sealed record TrainerStopped(int? Rank, string Path, bool NodeGone) : IRunEvent;
+/// <summary>
+/// A trainer stopped for good: its node is gone (<paramref name="NodeGone"/>) or it failed
+/// repeatedly. <paramref name="Trainer"/> is null when the shell does not know it.
+/// </summary>
+public sealed record TrainerStopped(TrainerKey? Trainer, string Path, bool NodeGone) : IRunEvent;
 
-/// <summary>A cluster member is unreachable or removed (<paramref name="What"/> says which).</summary>
-public sealed record NodeLost(string Node, string What) : IRunEvent;
+/// <summary>
+/// A cluster member is unreachable or removed (<paramref name="What"/> says which).
+/// <paramref name="Incarnation"/>: the lost process's unique id, so a node restarted on the same
+/// address is not mistaken for the one that died (0: whichever incarnation registered).
+/// </summary>
+public sealed record NodeLost(string Node, string What, long Incarnation = 0) : IRunEvent;
 
 /// <summary>The checkpoint the machine asked for (<see cref="CompleteCheckpoint"/>) is on disk.</summary>
 public sealed record CheckpointWritten(CheckpointPaths Checkpoint) : IRunEvent;
@@ -40,8 +48,8 @@ public sealed record CoordinatorFaulted(string Error, bool BadInput) : IRunEvent
 
 public interface IRunOutput;
 
-/// <summary>Send <paramref name="Message"/> to the trainer holding <paramref name="Rank"/>.</summary>
-public sealed record SendToTrainer(int Rank, IClusterMessage Message) : IRunOutput;
+/// <summary>Send <paramref name="Message"/> to <paramref name="Trainer"/>, which holds <paramref name="Rank"/> when it is sent.</summary>
+public sealed record SendToTrainer(int Rank, TrainerKey Trainer, IClusterMessage Message) : IRunOutput;
 
 /// <summary>(Re)arm the single phase timer: <paramref name="Timeout"/> arrives after <paramref name="After"/> unless re-armed or cancelled.</summary>
 public sealed record ArmPhaseTimer(PhaseTimedOut Timeout, TimeSpan After) : IRunOutput;
@@ -98,6 +106,15 @@ public sealed record TrainerRestartRecorded(int Rank, long Step, string Reason) 
 /// <paramref name="Elapsed"/> after the first restart of the recovery.
 /// </summary>
 public sealed record RecoveryCompleted(long Step, long Generation, string Source, string From, TimeSpan Elapsed) : IRunOutput;
+
+/// <summary>
+/// The run's membership changed: trainers of <paramref name="Node"/> were lost (<paramref name="Change"/>
+/// "lost", <paramref name="Ranks"/> the ranks they held) or admitted ("joined", the ranks dealt to them),
+/// leaving <paramref name="Trainers"/> trainers from generation <paramref name="Generation"/> on;
+/// <paramref name="Step"/> is the last committed step.
+/// </summary>
+public sealed record MembershipChanged(long Step, long Generation, string Change, string Node, ImmutableArray<int> Ranks, int Trainers, string Reason)
+    : IRunOutput;
 
 /// <summary>The run ended as completed or stopped; the adapter of <paramref name="FinalCheckpoint"/> is the result.</summary>
 public sealed record RunCompleted(RunResult Result, CheckpointPaths FinalCheckpoint) : IRunOutput;

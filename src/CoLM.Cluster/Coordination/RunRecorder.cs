@@ -33,6 +33,7 @@ public sealed class RunRecorder(CoordinatorContext ctx) : IDisposable
             case CheckpointTaken m: OnCheckpointTaken(m); break;
             case TrainerRestartRecorded m: OnTrainerRestarted(m); break;
             case RecoveryCompleted m: OnRecovered(m); break;
+            case MembershipChanged m: OnMembershipChanged(m); break;
             case Noticed m: ctx.Observer.OnNotice(m.Message); break;
             case RunCompleted m: OnCompleted(m); break;
             case RunFailed m: OnFailed(m); break;
@@ -133,6 +134,14 @@ public sealed class RunRecorder(CoordinatorContext ctx) : IDisposable
         ctx.Instruments.OnRecovered(m.Elapsed, m.Source);
         ctx.Run.AppendMetrics(new RecoveryRow(m.Step, m.Generation, m.Source, m.From, m.Elapsed.TotalSeconds));
         ctx.Observer.OnNotice($"recovered in {m.Elapsed.TotalSeconds:0.0} s: every replica holds step {m.Step} again (from {m.From})");
+    }
+
+    private void OnMembershipChanged(MembershipChanged m)
+    {
+        ctx.Instruments.OnMembershipChanged(m.Change, m.Trainers);
+        ctx.Run.AppendMetrics(new MembershipRow(m.Step, m.Generation, m.Change, m.Node, m.Ranks, m.Trainers, m.Reason));
+        _stepSpan?.Dispose();
+        _stepSpan = null;
     }
 
     private void OnCompleted(RunCompleted m)

@@ -12,13 +12,14 @@ namespace CoLM.Cluster.Coordination;
 public enum RunPhase
 {
     WaitingForTrainers, // until colm.train.trainers have registered
-    Inspecting,         // after a trainer restart: every replica reports its step and checksum, to choose the source
-    Synchronising,      // replicas made identical (start, resume, or after a trainer restart)
+    Inspecting,         // a new generation (a trainer restarted, a member was lost or admitted): every replica reports its step and checksum, to choose the source
+    Synchronising,      // replicas made identical (start, resume, or a new generation)
     Sketching,          // trainers compute zeroth-order sketches of their share of the pool
     Training,           // trainers step on their share of the coreset
     Evaluating,         // held-out evaluation, split across trainers
     Checkpointing,      // rank 0 writes its replica state, then the coordinator completes the checkpoint
-    Recovering,         // a trainer restarted: waiting for the others' outstanding replies
+    Recovering,         // a trainer restarted or a member was lost: waiting for the others' outstanding replies
+    AwaitingMembers,    // fewer trainers than colm.train.min-trainers: waiting for nodes to join (colm.cluster.membership-wait)
     Finished,           // completed, stopped or failed; nothing more happens
 }
 
@@ -36,8 +37,11 @@ public readonly record struct TrainerKey(string Node, int LocalIndex)
     public override string ToString() => $"trainer {LocalIndex} on {Node}";
 }
 
-/// <summary>A registered trainer and where its data-plane peer connects ("" when every trainer shares this process).</summary>
-public sealed record TrainerSeat(TrainerKey Key, string DataEndpoint);
+/// <summary>
+/// A registered trainer, where its data-plane peer connects ("" when every trainer shares this
+/// process), and its node process's unique id (<paramref name="Incarnation"/>).
+/// </summary>
+public sealed record TrainerSeat(TrainerKey Key, string DataEndpoint, long Incarnation = 0);
 
 /// <summary>
 /// The step in progress: the pool drawn, the coordinator's sampler and normaliser as the step

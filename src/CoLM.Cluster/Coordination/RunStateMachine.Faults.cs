@@ -6,8 +6,9 @@ namespace CoLM.Cluster.Coordination;
 /// <summary>
 /// What the run does when something goes wrong: a restarted trainer is resynchronised from a
 /// replica that holds the committed step (chosen by evidence, <see cref="RecoverySource"/>) and
-/// the interrupted duty is done again; a rank that hangs, a node that goes, a phase that gets no
-/// answer, or replicas that diverge end the run with a message that names who and where.
+/// the interrupted duty is done again; a rank that hangs, a phase that gets no answer, or replicas
+/// that diverge end the run with a message that names who and where. Lost and joining members
+/// are in RunStateMachine.Membership.cs.
 /// </summary>
 public sealed partial class RunStateMachine
 {
@@ -47,12 +48,8 @@ public sealed partial class RunStateMachine
         Emit(new TrainerRestartRecorded(rank, State.Step + 1, m.Reason));
         _recoveryStartedAt ??= _clock.GetTimestamp();
 
-        // The interrupted duty goes back to the front of the agenda. An abandoned step changed
-        // nothing committed (its pool and selection live in InProgress), so the retry draws the
-        // same pool and makes the same selection: the step is a pure function of state + seed.
-        if (State.Phase is RunPhase.Sketching or RunPhase.Training or RunPhase.Evaluating or RunPhase.Checkpointing && State.Current is { } interrupted)
-            State = State with { Agenda = State.Agenda.Insert(0, interrupted), Current = null };
-        State = State with { InProgress = null, Awaiting = State.Awaiting.Remove(rank) };
+        AbandonDutyInProgress();
+        State = State with { Awaiting = State.Awaiting.Remove(rank) };
         Emit(new CancelRestartGrace());
         // Recovering drops every reply it gets; the resynchronisation starts the next generation.
         Transition(RunPhase.Recovering, State.Awaiting);
@@ -71,12 +68,24 @@ public sealed partial class RunStateMachine
     {
         // Peers that were mid-assignment answer (usually StepFailed: their all-reduce was
         // aborted) before anyone starts the new generation's collectives.
-        if (State.Phase == RunPhase.Recovering && State.Awaiting.IsEmpty) StartInspection();
+        if (State.Phase != RunPhase.Recovering || !State.Awaiting.IsEmpty) return;
+        if (NextRanks().Length < _s.Train.MinTrainers)
+        {
+            AwaitMembers();
+            return;
+        }
+        StartInspection();
     }
 
+    /// <summary>
+    /// Starts a new generation with the members now registered (<see cref="NextRanks"/>): every
+    /// replica reports what it holds, then all copy the one chosen by evidence.
+    /// </summary>
     private void StartInspection()
     {
-        State = State with { Generation = State.Generation + 1, Inspected = ImmutableSortedDictionary<int, ReplicaInspected>.Empty };
+        var next = NextRanks();
+        AnnounceNewcomers(next);
+        State = State with { Generation = State.Generation + 1, Ranks = next, Inspected = ImmutableSortedDictionary<int, ReplicaInspected>.Empty };
         Transition(RunPhase.Inspecting, State.AllRanks);
         foreach (int rank in State.AllRanks) Send(rank, new InspectReplica(State.Generation, rank));
     }
@@ -149,30 +158,14 @@ public sealed partial class RunStateMachine
         Fail($"trainer rank {m.Rank} failed at step {m.Step}: {m.Reason}");
     }
 
-    private void OnTrainerStopped(TrainerStopped m)
-    {
-        string who = m.Rank is { } rank ? $"trainer rank {rank} ({m.Path})" : $"trainer {m.Path}";
-        string why = m.NodeGone ? "its node is gone" : "it failed repeatedly";
-        Fail($"{who} stopped ({why}) during step {State.Step + 1}; the last checkpoint in {_def.CheckpointsPath} is intact");
-    }
-
-    /// <summary>
-    /// A node hosting trainers of this run is gone: the run cannot continue (membership is fixed
-    /// for a run until elastic training exists), so it stops now rather than at a phase timeout.
-    /// </summary>
-    private void OnNodeLost(NodeLost m)
-    {
-        var ranks = State.AllRanks.Where(r => State.Ranks[r].Key.Node == m.Node).ToArray();
-        bool hostsTrainers = ranks.Length > 0 || State.Registered.Any(s => s.Key.Node == m.Node);
-        if (!hostsTrainers || State.Phase == RunPhase.Finished) return;
-        string which = ranks.Length > 0 ? $"trainer rank(s) {string.Join(", ", ranks)}" : "registered trainers";
-        Fail($"node {m.Node} hosting {which} {m.What} during step {State.Step + 1}; the run stops. " +
-             $"The last checkpoint in {_def.CheckpointsPath} is intact; resume with --resume {_def.RunPath}");
-    }
-
     private void OnPhaseTimedOut(PhaseTimedOut m)
     {
         var timeout = _s.Cluster.PhaseTimeout.TotalSeconds;
+        if (m.Phase == RunPhase.AwaitingMembers && State.Phase == RunPhase.AwaitingMembers)
+        {
+            OnMembershipWaitExpired(m);
+            return;
+        }
         if (m.Phase == RunPhase.WaitingForTrainers && State.Phase == RunPhase.WaitingForTrainers)
         {
             Fail($"only {State.Registered.Length} of {WorldSize} trainers registered within {timeout:0}s");

@@ -14,10 +14,7 @@ public sealed partial class RunStateMachine
     {
         if (State.Phase != RunPhase.WaitingForTrainers)
         {
-            // Membership is fixed once ranks are dealt out; until elastic membership exists a
-            // newcomer cannot be folded in, and ignoring it would leave its node waiting forever.
-            Fail($"{m.Trainer} joined after the run started with {WorldSize} trainers; changing membership mid-run " +
-                 $"is not supported. The last checkpoint in {_def.CheckpointsPath} is intact");
+            OnJoinedMidRun(m);
             return;
         }
         if (State.Registered.Any(s => s.Key == m.Trainer))
@@ -25,7 +22,7 @@ public sealed partial class RunStateMachine
             Fail($"two trainers registered as device {m.Trainer.LocalIndex} of {m.Trainer.Node}");
             return;
         }
-        State = State with { Registered = State.Registered.Add(new TrainerSeat(m.Trainer, m.DataEndpoint)) };
+        State = State with { Registered = State.Registered.Add(new TrainerSeat(m.Trainer, m.DataEndpoint, m.Incarnation)) };
         Log(RunLogLevel.Info, $"{m.Trainer} registered ({State.Registered.Length}/{WorldSize})");
         if (State.Registered.Length > WorldSize)
         {

@@ -129,6 +129,8 @@ public sealed partial class RunStateMachine
     private void RunAgenda()
     {
         var agenda = State.Agenda.IsEmpty ? [Duty.Step] : State.Agenda;
+        // Trainers that joined mid-run are admitted between steps, never inside one.
+        if (agenda[0] == Duty.Step && AdmitNewcomersAtStepBoundary()) return;
         State = State with { Current = agenda[0], Agenda = agenda.RemoveAt(0) };
         switch (agenda[0])
         {
@@ -398,7 +400,8 @@ public sealed partial class RunStateMachine
 
     private void EndPhase(string phase) => Emit(new PhaseTimed(phase, _clock.GetElapsedTime(_phaseStartedAt)));
 
-    private void Send(int rank, IClusterMessage message) => Emit(new SendToTrainer(rank, message));
+    // The trainer is named as well as the rank: a later output of the same event may re-deal the ranks.
+    private void Send(int rank, IClusterMessage message) => Emit(new SendToTrainer(rank, State.Ranks[rank].Key, message));
 
     private void Log(RunLogLevel level, string message) => Emit(new Logged(level, message));
 

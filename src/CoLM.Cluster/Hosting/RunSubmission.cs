@@ -52,6 +52,8 @@ public static partial class RunSubmission
             throw;
         }
 
+        // Trainer nodes that join from now on are offered the run too; the coordinator admits them at a step boundary.
+        client.Tell(new OfferToNewcomers(submit, endOnNodes));
         var coordinator = system.ActorOf(ClusterSingletonProxy.Props(NodeAgent.CoordinatorPath(runId),
             ClusterSingletonProxySettings.Create(system).WithRole(ClusterSettings.CoordinatorRole)), "coordinator-proxy");
         await using var onStop = stop.Register(() => coordinator.Tell(new StopRequested("interrupted")));
@@ -68,10 +70,26 @@ public static partial class RunSubmission
     [GeneratedRegex("[^A-Za-z0-9_-]")]
     private static partial Regex NotActorName();
 
-    /// <summary>The client's end of a run: acceptance from every node, then progress, then the end.</summary>
+    /// <summary>Sent to the client's actor once every node accepted: offer the run to trainer nodes that join later.</summary>
+    private sealed record OfferToNewcomers(SubmitRun Submit, bool EndOnNodes);
+
+    /// <summary>
+    /// The client's end of a run: acceptance from every node, then progress, then the end. A
+    /// trainer node that joins the cluster mid-run (new, or a lost one restarted) is offered the
+    /// run, so its trainers register and the coordinator admits them (elastic membership).
+    /// </summary>
     private sealed class RunClientActor : ReceiveActor, IWithTimers
     {
+        private const int OfferAttempts = 15;
+        private static readonly TimeSpan OfferEvery = TimeSpan.FromSeconds(2);
+
         private readonly HashSet<string> _accepted = new();
+        // Node processes (address and uid) that have the run or were offered it; a restarted node is a new one.
+        private readonly HashSet<UniqueAddress> _offered = new();
+        // Offers not yet answered, by node address; and the nodes that accepted one.
+        private readonly Dictionary<string, Address> _pendingOffers = new(StringComparer.Ordinal);
+        private readonly List<Address> _lateNodes = [];
+        private OfferToNewcomers? _offer;
         private Address? _coordinatorNode;
         private long _lastStep;
         private readonly TaskCompletionSource<RunResult> _ended;
@@ -85,12 +103,45 @@ public static partial class RunSubmission
             Receive<RunAccepted>(m =>
             {
                 if (m.RunId != runId) return;
+                if (_offer is not null)
+                {
+                    if (!_pendingOffers.Remove(m.Node, out var late)) return;
+                    Timers.Cancel("offer-" + m.Node);
+                    _lateNodes.Add(late);
+                    observer.OnNotice($"node {m.Node} joined the run with {m.Trainers} trainer(s); it is admitted at the next step boundary");
+                }
                 _accepted.Add(m.Node);
                 if (_accepted.Count == nodes) accepted.TrySetResult();
             });
             Receive<RunRefused>(m =>
             {
-                if (m.RunId == runId) accepted.TrySetException(new ClusterRunException($"node {m.Node} refused the run: {m.Reason}"));
+                if (m.RunId != runId) return;
+                if (_offer is null) accepted.TrySetException(new ClusterRunException($"node {m.Node} refused the run: {m.Reason}"));
+                else if (_pendingOffers.Remove(m.Node))
+                {
+                    Timers.Cancel("offer-" + m.Node);
+                    observer.OnNotice($"node {m.Node} joined the cluster but refused the run: {m.Reason}");
+                }
+            });
+            Receive<OfferToNewcomers>(m =>
+            {
+                _offer = m;
+                var cluster = Akka.Cluster.Cluster.Get(Context.System);
+                foreach (var member in cluster.State.Members) _offered.Add(member.UniqueAddress);
+                cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberUp));
+            });
+            Receive<ClusterEvent.MemberUp>(m =>
+            {
+                if (_offer is null || !m.Member.HasRole(ClusterSettings.TrainerRole) || !_offered.Add(m.Member.UniqueAddress)) return;
+                _pendingOffers[m.Member.Address.ToString()] = m.Member.Address;
+                Self.Tell(new OfferRun(m.Member.Address, 1));
+            });
+            Receive<OfferRun>(m =>
+            {
+                // The node's agent starts just after the node is up: offer until it answers.
+                if (_offer is null || !_pendingOffers.ContainsKey(m.Node.ToString())) return;
+                Context.ActorSelection(m.Node + "/user/" + NodeAgent.Name).Tell(_offer.Submit, Self);
+                if (m.Attempt < OfferAttempts) Timers.StartSingleTimer("offer-" + m.Node, m with { Attempt = m.Attempt + 1 }, OfferEvery);
             });
             Receive<RunStepReported>(m =>
             {
@@ -108,7 +159,12 @@ public static partial class RunSubmission
                 NoteCoordinator();
                 observer.OnNotice(m.Message);
             });
-            Receive<RunEnded>(m => ended.TrySetResult(m.Result));
+            Receive<RunEnded>(m =>
+            {
+                if (_offer is { EndOnNodes: true })
+                    foreach (var node in _lateNodes) Context.ActorSelection(node + "/user/" + NodeAgent.Name).Tell(new EndRun(runId));
+                ended.TrySetResult(m.Result);
+            });
             Receive<ClusterEvent.UnreachableMember>(m => Lost(m.Member));
             Receive<ClusterEvent.MemberRemoved>(m => Lost(m.Member));
             Receive<CoordinatorSilent>(m => ended.TrySetResult(new RunResult("failed", _lastStep, runPath, null, null,
@@ -160,5 +216,7 @@ public static partial class RunSubmission
         }
 
         private sealed record CoordinatorSilent(string Node);
+
+        private sealed record OfferRun(Address Node, int Attempt);
     }
 }

@@ -43,6 +43,7 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
         Of<EvalAssignment>("eval"),
         Of<Synchronise>("sync"),
         Of<InspectReplica>("inspect"),
+        Of<AbortGeneration>("abort"),
         Of<SaveState>("save"),
 
         // trainer -> coordinator

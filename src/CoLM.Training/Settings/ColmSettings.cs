@@ -115,6 +115,19 @@ public sealed record TrainSettings(
     /// </summary>
     public int MaxFailures { get; init; }
 
+    /// <summary>
+    /// colm.train.min-trainers: the fewest trainers a cluster run goes on with after losing nodes
+    /// (below it the run waits colm.cluster.membership-wait for nodes to join, then stops with a
+    /// checkpoint). 1 by default: a run goes on while any trainer is left.
+    /// </summary>
+    public int MinTrainers { get; init; } = 1;
+
+    /// <summary>colm.train.max-trainers: the most trainers a run admits when nodes join mid-run; 0 = the trainers it started with.</summary>
+    public int MaxTrainers { get; init; }
+
+    /// <summary>The most trainers this run admits.</summary>
+    public int MaxTrainersAdmitted => MaxTrainers > 0 ? MaxTrainers : Trainers;
+
     /// <summary>Linear warmup then linear decay to zero; a pure function of the step so a resumed run needs no scheduler state beyond the step.</summary>
     public double LearningRateAt(long step)
     {
@@ -141,6 +154,9 @@ public sealed record ClusterSettings(
 
     /// <summary>colm.cluster.restart-grace: after a rank reports its step aborted, how long the coordinator waits for the failed peer's restart.</summary>
     public TimeSpan RestartGrace { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>colm.cluster.membership-wait: how long a run below colm.train.min-trainers waits for nodes to join before it stops.</summary>
+    public TimeSpan MembershipWait { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The address peers use to reach this node.</summary>
     public string AdvertisedHostname => PublicHostname.Length > 0 ? PublicHostname : Hostname;
