@@ -252,6 +252,12 @@ public static class ColmCommand
             Console.Error.WriteLine($"colm: run failed: {result.Error}");
             return result.BadInput ? BadInput : RunFailed;
         }
+        if (result.State == "stopped" && result.Error is not null)
+        {
+            // Stopped with a checkpoint, but not finished and not by request (too few trainers left).
+            Console.Error.WriteLine($"colm: run stopped unfinished after step {result.Step}: {result.Error}; resume with --resume {result.RunDirectory}");
+            return RunFailed;
+        }
         if (!quiet)
         {
             Console.WriteLine();

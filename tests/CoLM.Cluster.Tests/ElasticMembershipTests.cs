@@ -162,6 +162,7 @@ public sealed class ElasticMembershipTests
 
         var result = driver.Single<RunCompleted>().Result;
         Assert.Equal(("stopped", 1L), (result.State, result.Step));
+        Assert.StartsWith("only 1 trainer(s) left, fewer than colm.train.min-trainers = 2", result.Error);
         Assert.Equal(1, driver.All<CheckpointTaken>().Last().Step);
         Assert.Contains(driver.All<Noticed>(), n => n.Message.Contains("fewer than colm.train.min-trainers = 2, and none joined within 30s"));
     }

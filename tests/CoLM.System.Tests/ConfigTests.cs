@@ -20,6 +20,9 @@ public sealed class ConfigTests
         Assert.Equal("instruct", s.Data.Synthetic.Mixture);
         Assert.Equal(200, s.Data.HeldoutPerSource);
         Assert.Equal(TimeSpan.FromSeconds(3), Read("colm.cluster.restart-grace=3s").Cluster.RestartGrace);
+        Assert.Equal((1, 2), (s.Train.MinTrainers, s.Train.MaxTrainersAdmitted));
+        Assert.Equal(TimeSpan.FromSeconds(60), s.Cluster.MembershipWait);
+        Assert.Equal(5, Read("colm.train.max-trainers=5").Train.MaxTrainersAdmitted);
     }
 
     [Fact]
@@ -46,6 +49,8 @@ public sealed class ConfigTests
     [InlineData("colm.telemetry.exporter=none,file", "colm.telemetry.exporter")]
     [InlineData("colm.telemetry.prometheus-port=70000", "colm.telemetry.prometheus-port")]
     [InlineData("colm.telemetry.prometheus-host=", "colm.telemetry.prometheus-host")]
+    [InlineData("colm.train.min-trainers=0", "colm.train.min-trainers")]
+    [InlineData("colm.cluster.membership-wait=later", "colm.cluster.membership-wait")]
     public void Bad_values_name_their_path(string set, string path)
     {
         var e = Assert.Throws<ConfigException>(() => Read(set));

@@ -15,28 +15,6 @@ public sealed class CoordinatorMembershipTests : IDisposable
     public void Dispose() => _tiny.Dispose();
 
     [Fact]
-    public async Task A_trainer_that_registers_after_the_run_started_stops_it_with_a_message_naming_it()
-    {
-        var plan = RunPlan.Prepare([], _tiny.Sets("late", "colm.train.trainers=1", "colm.cluster.phase-timeout=60s"), null);
-        using var instruments = new ColmInstruments("late");
-        var completion = new TaskCompletionSource<RunResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var system = ActorSystem.Create("colm", HoconSources.Defaults());
-        var coordinator = system.ActorOf(CoordinatorActor.Props(new CoordinatorContext(plan.Settings, plan.ResolvedConfig, plan.Data, plan.Run,
-            instruments, SilentObserver.Instance, completion, null)));
-        var first = system.ActorOf(Props.Create(() => new Silent()));
-        var late = system.ActorOf(Props.Create(() => new Silent()));
-
-        coordinator.Tell(new RegisterTrainer(first, "akka.tcp://colm@10.0.0.1:2551", 0, "10.0.0.1:4000", 1));
-        coordinator.Tell(new RegisterTrainer(late, "akka.tcp://colm@10.0.0.2:2551", 0, "10.0.0.2:4000", 2));
-        var result = await completion.Task.WaitAsync(TimeSpan.FromSeconds(30));
-
-        Assert.Equal("failed", result.State);
-        Assert.Contains("trainer 0 on akka.tcp://colm@10.0.0.2:2551 joined after the run started with 1 trainers", result.Error);
-        Assert.Contains("\"failed\"", File.ReadAllText(Path.Combine(plan.Run.Path, "status.json")));
-        await system.Terminate();
-    }
-
-    [Fact]
     public async Task A_run_whose_trainers_do_not_all_arrive_stops_at_the_phase_timeout_saying_how_many_came()
     {
         var plan = RunPlan.Prepare([], _tiny.Sets("short", "colm.train.trainers=2", "colm.cluster.phase-timeout=1s"), null);

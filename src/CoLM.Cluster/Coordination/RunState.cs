@@ -86,7 +86,8 @@ public sealed record RunState(
     EvalReport? Before,
     EvalReport? Last,
     CheckpointPaths? LastCheckpoint,
-    bool Resumed)
+    bool Resumed,
+    bool StoppedShort = false) // the stop was forced (too few trainers), not asked for: the run ends unfinished
 {
     /// <summary>A new run.</summary>
     public static RunState New() => new(

@@ -177,7 +177,7 @@ public sealed partial class RunStateMachine
             return;
         }
         // The survivors re-form only to write a checkpoint of the committed step; the run then stops.
-        State = State with { StopReason = State.StopReason ?? why };
+        State = State with { StopReason = why, StoppedShort = true };
         StartInspection();
     }
 }

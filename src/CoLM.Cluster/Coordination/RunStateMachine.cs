@@ -355,7 +355,9 @@ public sealed partial class RunStateMachine
         string outcome = State.StopReason is null ? "completed" : "stopped";
         if (State.StopReason is not null) Emit(new Noticed($"stopped after step {State.Step}: {State.StopReason}; resume with --resume {_def.RunPath}"));
         Transition(RunPhase.Finished, []);
-        Emit(new RunCompleted(new RunResult(outcome, State.Step, _def.RunPath, State.Before, State.Last, null), State.LastCheckpoint));
+        // A stop forced by too few trainers carries its reason as an error: the run is unfinished (exit 1).
+        Emit(new RunCompleted(new RunResult(outcome, State.Step, _def.RunPath, State.Before, State.Last, State.StoppedShort ? State.StopReason : null),
+            State.LastCheckpoint));
     }
 
     /// <summary>Ends the run as failed; <paramref name="badInput"/> when the cause is the user's data, settings, checkpoint or storage (exit 2).</summary>

@@ -42,6 +42,10 @@ public sealed record RunPlan(ColmSettings Settings, Config Hocon, DataMixture Da
 
         var layered = Layer(baseConfig, configFiles, sets);
         var settings = SettingsReader.Read(layered);
+        // Checked here, not when settings are read: a cluster run's trainers are known only once the client has counted them.
+        if (settings.Train.MinTrainers > settings.Train.Trainers)
+            throw new ConfigException("colm.train.min-trainers",
+                $"{settings.Train.MinTrainers} is more than the run's {settings.Train.Trainers} trainers (colm.train.trainers, or the trainers the cluster offers)");
         var data = LoadData(settings);
         if (settings.Model.IsHuggingFace) ModelFolder(() => TrainerReplica.SketchWidth(settings));
         if (resumed is not null)
