@@ -79,6 +79,31 @@ public sealed class ElasticMembershipTests
     }
 
     [Fact]
+    public void A_step_the_survivors_applied_before_the_loss_is_committed_from_them_not_redone()
+    {
+        var driver = Started(3);
+        // Node 1 dies after the all-reduce (the others applied the step) but before it reported.
+        driver.Reply = (rank, message, answer) => message is TrainAssignment { Step: 2 } && driver.State.Ranks[rank].Key == Node1 ? null : answer;
+        driver.PauseWhen = o => o is SendToTrainer { Message: TrainAssignment { Step: 2 } };
+        driver.Pump();
+        driver.Gone.Add(Node1);
+        driver.Reply = (_, _, answer) => answer;
+        driver.PauseWhen = _ => false;
+
+        driver.Post(new NodeLost(Node1.Node, "became unreachable", Incarnation: 1));
+        driver.Pump();
+
+        Assert.Equal("completed", driver.Single<RunCompleted>().Result.State);
+        Assert.Equal([1L, 2L, 3L, 4L], driver.All<StepCompleted>().Select(s => s.Step));
+        // Step 2 was trained once: committed from the replicas that hold it.
+        Assert.Single(driver.All<SendToTrainer>().Select(s => s.Message).OfType<TrainAssignment>().Where(t => t.Step == 2).Select(t => t.Generation).Distinct());
+        var step2 = driver.All<StepCompleted>().Single(s => s.Step == 2);
+        Assert.Equal(1.0, step2.Loss, 9);
+        Assert.Equal(driver.ReplicaOf(Node0), driver.ReplicaOf(Node2));
+        Assert.Equal(4, driver.ReplicaOf(Node0)!.Value.Step);
+    }
+
+    [Fact]
     public void The_restart_grace_of_a_survivors_failed_step_does_not_end_a_run_that_re_formed()
     {
         var driver = Started(3);

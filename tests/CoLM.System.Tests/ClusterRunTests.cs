@@ -76,16 +76,18 @@ public sealed class ClusterRunTests : IDisposable
     /// Elastic membership with real processes (a coordinator node, two trainer nodes, a client):
     /// a trainer node killed with SIGKILL leaves the run, the survivor redoes the interrupted step
     /// alone and goes on; a replacement node that joins is offered the run, admitted at a step
-    /// boundary and copies the survivor's replica. The run completes (exit 0) with every step
-    /// committed exactly once and the replicas' checksums equal at the end (checksum-every = 1).
+    /// boundary and copies the survivor's replica; the run goes on with both (checksums compared
+    /// every step) until the client is interrupted, and stops cleanly with a checkpoint. Every
+    /// step is committed exactly once.
     /// </summary>
     [Fact]
     public async Task Killing_a_trainer_node_does_not_stop_the_run_and_a_replacement_node_is_admitted_mid_run()
     {
-        const int Steps = 700;
+        const int SigInt = 2;
         using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, [.. SameThreads, .. QuickDowning]);
-        var submit = ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
-            .. TinyRun.SetArgs(_tiny.Sets("killed", [$"colm.train.steps={Steps}", "colm.train.checkpoint-every=50", .. SameThreads]))]);
+        int client = 0;
+        var submit = ColmProcess.RunAsync(_tiny.Root, pid => client = pid, ["train", "--cluster", nodes.Seed, "--quiet",
+            .. TinyRun.SetArgs(_tiny.Sets("killed", ["colm.train.steps=100000", "colm.train.checkpoint-every=50", .. SameThreads]))]);
         var run = _tiny.RunPath("killed");
         await TinyRun.UntilMetricsShow(run, "step", submit);
 
@@ -93,11 +95,16 @@ public sealed class ClusterRunTests : IDisposable
         await TinyRun.UntilMetricsShow(run, "membership", submit);
         // A node can be made Up only once the dead one is downed (unreachable ~4 s, then stable-after 5 s).
         int replacement = await nodes.AddTrainerAsync(_tiny.Root, TimeSpan.FromSeconds(90), [.. SameThreads, .. QuickDowning]);
+        await TinyRun.UntilMetricsShow(run, "membership", submit, count: 2);
+        await TinyRun.UntilMoreSteps(run, 5, submit);
+        Assert.Equal(0, ColmNodes.SendSignal(client, SigInt));
         var outcome = await submit;
 
-        Assert.True(outcome.ExitCode == 0, $"exit {outcome.ExitCode}\n{outcome.Stderr}\n{nodes.AllOutput()}");
-        Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(run, "status.json")));
-        Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), TrainingRunTests.StepLedger(run));
+        Assert.True(outcome.ExitCode == 130, $"exit {outcome.ExitCode}\n{outcome.Stderr}\n{nodes.AllOutput()}");
+        Assert.Contains("\"stopped\"", File.ReadAllText(Path.Combine(run, "status.json")));
+        var ledger = TrainingRunTests.StepLedger(run);
+        Assert.Equal(Enumerable.Range(1, ledger.Length).Select(i => (long)i), ledger);
+        Assert.Equal(ledger[^1], CheckpointStore.Latest(RunDirectory.OpenExisting(run))!.Step);
         var membership = File.ReadLines(Path.Combine(run, "metrics.jsonl")).Where(l => l.Contains("\"kind\":\"membership\"")).ToArray();
         Assert.True(membership.Length == 2, string.Join("\n", membership) + "\n" + nodes.Output(replacement));
         Assert.Contains("\"change\":\"lost\"", membership[0]);
@@ -186,6 +193,44 @@ public sealed class ClusterRunTests : IDisposable
         Assert.True(resumed.ExitCode == 0, $"exit {resumed.ExitCode}\n{resumed.Stderr}\nreplacement node:\n{nodes.Output(replacement)}");
         Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(run, "status.json")));
         Assert.Equal(latest.Step + 2, TrainingRunTests.StepLedger(run).Last());
+    }
+
+    /// <summary>
+    /// Coordinator failover with real processes: three nodes with both roles (one trainer each) and
+    /// a client. SIGKILL of the node hosting the coordinator (and trainer rank 0): the resolver downs
+    /// it (down-if-alone), the coordinator singleton starts on the next oldest node, continues from
+    /// the run's journal, drops the lost node's rank and goes on with the two survivors (checksums
+    /// compared every step) until the client is interrupted and the run stops with a checkpoint.
+    /// Every step is committed exactly once.
+    /// </summary>
+    [Fact]
+    public async Task Killing_the_coordinators_node_fails_the_coordinator_over_and_the_run_goes_on()
+    {
+        const int SigInt = 2;
+        using var nodes = await ColmNodes.StartAllRolesAsync(_tiny.Root, 3, [.. SameThreads, .. QuickDowning]);
+        int client = 0;
+        var submit = ColmProcess.RunAsync(_tiny.Root, pid => client = pid, ["train", "--cluster", nodes.Seed,
+            .. TinyRun.SetArgs(_tiny.Sets("failover", ["colm.train.steps=100000", "colm.train.checkpoint-every=50", .. SameThreads]))]);
+        var run = _tiny.RunPath("failover");
+        await TinyRun.UntilMetricsShow(run, "step", submit);
+
+        nodes.Kill(0);
+        await TinyRun.UntilMetricsShow(run, "membership", submit);
+        await TinyRun.UntilMoreSteps(run, 5, submit);
+        Assert.Equal(0, ColmNodes.SendSignal(client, SigInt));
+        var outcome = await submit;
+
+        Assert.True(outcome.ExitCode == 130, $"exit {outcome.ExitCode}\n{outcome.Stderr}\n{nodes.AllOutput()}");
+        Assert.Contains("coordinator taking over the run", outcome.Stdout + outcome.Stderr);
+        Assert.Contains("\"stopped\"", File.ReadAllText(Path.Combine(run, "status.json")));
+        var ledger = TrainingRunTests.StepLedger(run);
+        Assert.Equal(Enumerable.Range(1, ledger.Length).Select(i => (long)i), ledger);
+        Assert.Equal(ledger[^1], CheckpointStore.Latest(RunDirectory.OpenExisting(run))!.Step);
+        var lost = Assert.Single(File.ReadLines(Path.Combine(run, "metrics.jsonl")), l => l.Contains("\"kind\":\"membership\""));
+        Assert.Contains("\"change\":\"lost\"", lost);
+        Assert.Contains("\"trainers\":2", lost);
+        Assert.False(nodes.HasExited(1), nodes.AllOutput());
+        Assert.False(nodes.HasExited(2), nodes.AllOutput());
     }
 
     [Fact]

@@ -30,6 +30,24 @@ public sealed class ColmNodes : IDisposable
         return nodes;
     }
 
+    /// <summary>
+    /// Starts <paramref name="count"/> nodes that each have both roles (coordinator and trainer, one
+    /// trainer each), the first being the seed: the layout in which the coordinator can fail over.
+    /// </summary>
+    public static async Task<ColmNodes> StartAllRolesAsync(string workingDirectory, int count, params string[] sets)
+    {
+        var nodes = new ColmNodes(FreePort());
+        nodes.Start(workingDirectory, ["--roles", "coordinator,trainer", "--port", nodes.SeedPort.ToString()], sets);
+        await nodes.WaitForOutput(0, "node up at", TimeSpan.FromSeconds(60));
+        for (int i = 1; i < count; i++)
+        {
+            // One at a time: the join order is the age order that decides which node hosts the coordinator.
+            nodes.Start(workingDirectory, ["--roles", "coordinator,trainer", "--port", "0", "--seed-nodes", nodes.Seed], sets);
+            await nodes.WaitForOutput(i, "node up at", TimeSpan.FromSeconds(60));
+        }
+        return nodes;
+    }
+
     /// <summary>Starts one more trainer node that joins through the seed (a replacement for a lost one); returns its index.</summary>
     public async Task<int> AddTrainerAsync(string workingDirectory, TimeSpan joinWithin, params string[] sets)
     {
@@ -109,7 +127,7 @@ public sealed class ColmNodes : IDisposable
     }
 
     [global::System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SendSignal(int pid, int signal);
+    internal static extern int SendSignal(int pid, int signal);
 
     public void Dispose()
     {

@@ -7,7 +7,10 @@ public static class ColmProcess
 {
     public sealed record Outcome(int ExitCode, string Stdout, string Stderr);
 
-    public static async Task<Outcome> RunAsync(string workingDirectory, params string[] args)
+    public static Task<Outcome> RunAsync(string workingDirectory, params string[] args) => RunAsync(workingDirectory, _ => { }, args);
+
+    /// <summary>As above; <paramref name="started"/> gets the process id (to signal it).</summary>
+    public static async Task<Outcome> RunAsync(string workingDirectory, Action<int> started, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -18,6 +21,7 @@ public static class ColmProcess
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "colm.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
+        started(process.Id);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));

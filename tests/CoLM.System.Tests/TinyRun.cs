@@ -43,15 +43,28 @@ public sealed class TinyRun : IDisposable
     public static byte[] FinalState(string runDir, long step) =>
         File.ReadAllBytes(Path.Combine(runDir, "checkpoints", $"step-{step:D6}", "trainer-state.bin"));
 
-    /// <summary>Waits (up to 90 s) until the run's metrics hold a record of this kind; fails if the run ends first.</summary>
-    public static async Task UntilMetricsShow(string run, string kind, Task<ColmProcess.Outcome> submit)
+    /// <summary>Waits (up to 90 s) until the run's metrics hold <paramref name="count"/> records of this kind; fails if the run ends first.</summary>
+    public static async Task UntilMetricsShow(string run, string kind, Task<ColmProcess.Outcome> submit, int count = 1)
     {
         var metrics = Path.Combine(run, "metrics.jsonl");
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (!File.Exists(metrics) || !File.ReadAllText(metrics).Contains($"\"kind\":\"{kind}\""))
+        while (!File.Exists(metrics) || File.ReadLines(metrics).Count(l => l.Contains($"\"kind\":\"{kind}\"")) < count)
         {
             if (submit.IsCompleted) Assert.Fail($"the run ended before its first {kind}, so before the fault was injected: " + (await submit).Stderr);
             Assert.True(DateTime.UtcNow < deadline, $"no {kind} within 90 s");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Waits until <paramref name="more"/> steps past the last one recorded now are in the metrics.</summary>
+    public static async Task UntilMoreSteps(string run, int more, Task<ColmProcess.Outcome> submit)
+    {
+        long target = RunDirectory.OpenExisting(run).LastRecordedStep() + more;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (RunDirectory.OpenExisting(run).LastRecordedStep() < target)
+        {
+            if (submit.IsCompleted) Assert.Fail($"the run ended before step {target}: " + (await submit).Stderr);
+            Assert.True(DateTime.UtcNow < deadline, $"step {target} not reached within 90 s");
             await Task.Delay(100);
         }
     }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
@@ -25,6 +26,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly CheckpointStore _checkpoints;
     // The newest incarnation of each trainer; a rank is mapped to its trainer through the machine's state.
     private readonly Dictionary<TrainerKey, IActorRef> _trainers = [];
+    // Set when this coordinator continues a run whose coordinator's node was lost.
+    private readonly RunJournalEntry? _takeover;
 
     public CoordinatorActor(CoordinatorContext ctx)
     {
@@ -33,9 +36,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             var definition = new RunDefinition(ctx.Settings, ctx.Data, ctx.Run.Path, ctx.Run.CheckpointsPath, ctx.ResumeFrom,
                 TrainerReplica.SketchWidth(ctx.Settings));
-            _machine = new RunStateMachine(definition, RunStateMachine.Begin(definition));
+            _takeover = ctx.RunId.Length > 0 ? RunJournal.Read(ctx.Run, ctx.RunId) : null;
+            var state = _takeover is { } journal ? RunStateCodec.FromBytes(journal.State) : RunStateMachine.Begin(definition);
+            _machine = new RunStateMachine(definition, state);
             _checkpoints = new CheckpointStore(ctx.Run, ctx.Settings.Train.KeepCheckpoints);
-            _recorder = new RunRecorder(ctx);
+            _recorder = new RunRecorder(ctx, takingOver: _takeover is not null);
         }
         catch (Exception e)
         {
@@ -63,7 +68,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             // Only the newest incarnation of a trainer counts; an older one (a node restarted on its address) is long gone.
             TrainerKey? key = _trainers.FirstOrDefault(x => x.Value.Equals(m.ActorRef)) is { Value: not null } found ? found.Key : null;
             if (key is null) return;
-            Apply(_machine.Handle(new TrainerStopped(key, m.ActorRef.Path.ToString(), m.AddressTerminated)));
+            // A watch set on a trainer whose node was already removed may not say so (a coordinator that took over).
+            bool nodeGone = m.AddressTerminated || !IsMember(m.ActorRef.Path.Address);
+            Apply(_machine.Handle(new TrainerStopped(key, m.ActorRef.Path.ToString(), nodeGone)));
         });
         Receive<ClusterEvent.UnreachableMember>(m => Apply(_machine.Handle(new NodeLost(m.Member.Address.ToString(), "became unreachable", m.Member.UniqueAddress.Uid))));
         Receive<ClusterEvent.MemberRemoved>(m => Apply(_machine.Handle(new NodeLost(m.Member.Address.ToString(), "left the cluster", m.Member.UniqueAddress.Uid))));
@@ -73,13 +80,55 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    private bool IsMember(Address node)
+    {
+        var state = Akka.Cluster.Cluster.Get(Context.System).State;
+        return state.Members.Any(m => m.Address.Equals(node) && m.Status == MemberStatus.Up) && !state.Unreachable.Any(m => m.Address.Equals(node));
+    }
+
     public static Props Props(CoordinatorContext ctx) => Akka.Actor.Props.Create(() => new CoordinatorActor(ctx));
 
     protected override void PreStart()
     {
-        Apply(_machine.Start());
+        if (_takeover is { } journal) TakeOver(journal);
+        else Apply(_machine.Start());
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
             typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.MemberRemoved));
+    }
+
+    /// <summary>
+    /// Continues the run from its journal after the previous coordinator's node was lost: finds
+    /// the trainers again, sends the last batch of messages again (a trainer that already answered
+    /// one answers from its cache), asks every trainer for its last reply (the predecessor may have
+    /// received it and died before acting on it), and treats trainers whose node is gone as lost.
+    /// </summary>
+    private void TakeOver(RunJournalEntry journal)
+    {
+        var state = _machine.State;
+        string notice = $"coordinator taking over the run on {Akka.Cluster.Cluster.Get(Context.System).SelfAddress}: step {state.Step} committed, " +
+                        $"{state.Phase} of step {state.Step + 1}, generation {state.Generation}";
+        _log.Warning(notice);
+        _recorder.Record(new Noticed(notice));
+        var provider = ((ExtendedActorSystem)Context.System).Provider;
+        foreach (var t in journal.Trainers)
+        {
+            var trainer = provider.ResolveActorRef(t.ActorPath);
+            _trainers[new TrainerKey(t.Node, t.LocalIndex)] = trainer;
+            Context.Watch(trainer);
+        }
+        Apply(_machine.Start());
+        foreach (var m in journal.LastSent)
+        {
+            if (_trainers.TryGetValue(new TrainerKey(m.Node, m.LocalIndex), out var trainer))
+                trainer.Tell(Context.System.Serialization.Deserialize(m.Bytes, m.SerializerId, m.Manifest));
+        }
+        foreach (var trainer in _trainers.Values) trainer.Tell(ReplayLastReply.Instance);
+        // A node removed before this coordinator started sends no event: compare with the members now.
+        var members = Akka.Cluster.Cluster.Get(Context.System).State.Members
+            .Where(m => m.Status is MemberStatus.Up or MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Leaving)
+            .Select(m => (m.Address.ToString(), (long)m.UniqueAddress.Uid)).ToHashSet();
+        foreach (var seat in _machine.State.Registered.Where(s => !members.Contains((s.Key.Node, s.Incarnation))).DistinctBy(s => s.Key.Node))
+            Apply(_machine.Handle(new NodeLost(seat.Key.Node, "was removed from the cluster", seat.Incarnation)));
     }
 
     protected override void PostStop()
@@ -90,12 +139,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void Apply(IReadOnlyList<IRunOutput> outputs)
     {
+        var sends = new List<SendToTrainer>();
         foreach (var output in outputs)
         {
             switch (output)
             {
                 case SendToTrainer m:
-                    _trainers[m.Trainer].Tell(m.Message);
+                    sends.Add(m);
                     break;
                 case ArmPhaseTimer m:
                     Timers.StartSingleTimer(PhaseTimerKey, m.Timeout, m.After);
@@ -113,8 +163,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                     CheckpointStore.Prepare(m.Partial);
                     break;
                 case CompleteCheckpoint m:
-                    var written = _checkpoints.Complete(m.Partial, m.State, m.Normalizer, _ctx.ResolvedConfig);
-                    Apply(_machine.Handle(new CheckpointWritten(written)));
+                    Apply(_machine.Handle(new CheckpointWritten(CompleteCheckpoint(m))));
                     break;
                 case Logged m:
                     Log(m.Level, m.Message);
@@ -128,6 +177,37 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                     break;
             }
         }
+        if (sends.Count == 0) return;
+        // Write-ahead: what is about to be sent is on shared storage first, so a coordinator that
+        // takes over after this one's node is lost continues from exactly here.
+        if (_ctx.RunId.Length > 0) Journal(sends);
+        foreach (var m in sends) _trainers[m.Trainer].Tell(m.Message);
+    }
+
+    private void Journal(List<SendToTrainer> sends)
+    {
+        var serialization = Context.System.Serialization;
+        var sent = sends.Select(m =>
+        {
+            var serializer = serialization.FindSerializerFor(m.Message);
+            return new JournaledMessage(m.Trainer.Node, m.Trainer.LocalIndex, serializer.Identifier,
+                Akka.Serialization.Serialization.ManifestFor(serializer, m.Message), serializer.ToBinary(m.Message));
+        }).ToImmutableArray();
+        var trainers = _trainers.Select(t => new JournaledTrainer(t.Key.Node, t.Key.LocalIndex,
+            Akka.Serialization.Serialization.SerializedActorPath(t.Value))).ToImmutableArray();
+        RunJournal.Write(_ctx.Run, new RunJournalEntry(_ctx.RunId, RunStateCodec.ToBytes(_machine.State), sent, trainers));
+    }
+
+    /// <summary>
+    /// Seals the partial checkpoint. A coordinator that took over may find it sealed already by its
+    /// predecessor (lost after the rename, before its next journal entry): that checkpoint is used as it is.
+    /// </summary>
+    private CheckpointPaths CompleteCheckpoint(CompleteCheckpoint m)
+    {
+        if (!Directory.Exists(m.Partial.Directory) && CheckpointStore.All(_ctx.Run).FirstOrDefault(c => c.Step == m.Partial.Step) is { } sealedBefore
+            && CheckpointVerifier.Verify(sealedBefore).Problem is null)
+            return sealedBefore;
+        return _checkpoints.Complete(m.Partial, m.State, m.Normalizer, _ctx.ResolvedConfig);
     }
 
     private void Log(RunLogLevel level, string message)

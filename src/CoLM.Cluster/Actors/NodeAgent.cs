@@ -150,7 +150,7 @@ public sealed class NodeAgent : ReceiveActor
             string id = m.RunId;
             completion.Task.ContinueWith(t => client.Tell(new RunEnded(id, t.IsCompletedSuccessfully ? t.Result : CouldNotStart(t.Exception, runDir))));
             var context = new CoordinatorContext(settings, Configuration.HoconWriter.Write(config, "colm"), data, runDir, instruments,
-                new ClientObserver(client, id), completion, resume);
+                new ClientObserver(client, id), completion, resume, id);
             run.Children.Add(Context.ActorOf(ClusterSingletonManager.Props(CoordinatorActor.Props(context), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(Context.System).WithRole(ClusterSettings.CoordinatorRole)), CoordinatorName(m.RunId)));
         }

@@ -41,6 +41,12 @@ public sealed record InspectReplica(long Generation, int Rank) : IClusterMessage
 /// </summary>
 public sealed record AbortGeneration(long Generation, string Reason) : IClusterMessage;
 
+/// <summary>A coordinator that took over asks each trainer for its last reply (sent to a predecessor that may not have handled it).</summary>
+public sealed record ReplayLastReply : IClusterMessage
+{
+    public static ReplayLastReply Instance { get; } = new();
+}
+
 /// <summary>Rank 0 writes its replica state to <paramref name="Path"/> and its LoRA weights as a PEFT adapter to <paramref name="AdapterDirectory"/>.</summary>
 public sealed record SaveState(long Generation, long Step, string Path, string AdapterDirectory) : IClusterMessage;
 
@@ -55,6 +61,8 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     private readonly int _localIndex;
     private int _rank = -1;             // dealt out by the coordinator with each Synchronise
     private long _generation = -1;      // the generation of the last Synchronise
+    private (Type Kind, long Generation, long Step)? _lastRequest;
+    private object? _lastReply;         // the answer to _lastRequest, once sent
     private TrainerReplica? _replica;
     private ReplicaThread? _thread;
 
@@ -95,20 +103,21 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     private void Idle()
     {
         Receive<AbortGeneration>(OnAbortGeneration);
-        Receive<PoolAssignment>(m => Run(m.Generation, m.Step, () =>
+        Receive<ReplayLastReply>(_ => Replay());
+        Receive<PoolAssignment>(m => Run(m, m.Generation, m.Step, () =>
         {
             var sketch = Replica.Sketch(m.Ids, m.Kind, m.ProbeSeed, m.Probes);
             return new Sketches(m.Generation, m.Step, _rank, m.Ids, [.. sketch.Losses], [.. sketch.Coefficients],
                 [.. sketch.Features], sketch.Elapsed);
         }));
-        Receive<TrainAssignment>(m => Run(m.Generation, m.Step, () =>
+        Receive<TrainAssignment>(m => Run(m, m.Generation, m.Step, () =>
             new StepDone(m.Generation, m.Step, _rank, Replica.Train(m.Step, m.Ids, m.Weights, m.GlobalWeight, m.WantChecksum))));
-        Receive<EvalAssignment>(m => Run(m.Generation, m.Step, () =>
+        Receive<EvalAssignment>(m => Run(m, m.Generation, m.Step, () =>
             new EvalDone(m.Generation, m.Step, _rank, m.Ids, Replica.Evaluate(m.Ids))));
         Receive<Synchronise>(m =>
         {
             _generation = m.Generation;
-            Run(m.Generation, 0, () =>
+            Run(m, m.Generation, 0, () =>
             {
                 JoinGeneration(m);
                 if (m.CheckpointFile is { } file) Replica.ImportState(File.ReadAllBytes(file), file);
@@ -116,10 +125,10 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
                 return new Synchronised(m.Generation, _rank, Replica.CompletedSteps, Replica.Checksum(), Replica.SketchDimension);
             });
         });
-        Receive<InspectReplica>(m => Run(m.Generation, 0, () => _replica is null
+        Receive<InspectReplica>(m => Run(m, m.Generation, 0, () => _replica is null
             ? new ReplicaInspected(m.Generation, m.Rank, HasState: false, CompletedSteps: -1, Checksum: 0)
             : new ReplicaInspected(m.Generation, m.Rank, HasState: true, _replica.CompletedSteps, _replica.Checksum())));
-        Receive<SaveState>(m => Run(m.Generation, m.Step, () =>
+        Receive<SaveState>(m => Run(m, m.Generation, m.Step, () =>
         {
             var bytes = Replica.ExportState();
             var tmp = m.Path + ".partial";
@@ -157,8 +166,10 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     {
         // Not stashed: the work in progress may be blocked in a collective with a rank that is gone.
         Receive<AbortGeneration>(OnAbortGeneration);
+        Receive<ReplayLastReply>(_ => Replay());
         Receive<WorkDone>(m =>
         {
+            _lastReply = m.Reply;
             _context.Coordinator.Tell(m.Reply);
             BecomeIdle();
         });
@@ -173,10 +184,17 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
             }
             // Not this replica's fault (a peer failed or hung, or the input is wrong): report it and let the coordinator decide.
             var notArrived = cause is CollectiveTimeoutException timeout ? timeout.MissingRanks.ToImmutableArray() : [];
-            _context.Coordinator.Tell(new StepFailed(m.Generation, m.Step, _rank, message, Fatal: action == FailureAction.StopBadInput, notArrived));
+            _lastReply = new StepFailed(m.Generation, m.Step, _rank, message, Fatal: action == FailureAction.StopBadInput, notArrived);
+            _context.Coordinator.Tell(_lastReply);
             BecomeIdle();
         });
         ReceiveAny(_ => Stash.Stash());
+    }
+
+    /// <summary>A coordinator that took over asks for the reply its predecessor may have received and lost.</summary>
+    private void Replay()
+    {
+        if (_lastReply is not null) Sender.Tell(_lastReply);
     }
 
     private void OnAbortGeneration(AbortGeneration m)
@@ -191,8 +209,21 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         Stash.UnstashAll();
     }
 
-    private void Run(long generation, long step, Func<object> work)
+    /// <summary>
+    /// A coordinator that took over sends its predecessor's last batch again: a request this
+    /// trainer already answered (same kind, generation and step) is answered from the cache, never
+    /// done twice. Requests arrive one at a time (others are stashed while busy), so the last one is enough.
+    /// </summary>
+    private void Run(object request, long generation, long step, Func<object> work)
     {
+        var identity = (request.GetType(), generation, step);
+        if (_lastRequest == identity)
+        {
+            if (_lastReply is not null) _context.Coordinator.Tell(_lastReply);
+            return;
+        }
+        _lastRequest = identity;
+        _lastReply = null;
         Become(Busy);
         _thread ??= new ReplicaThread($"trainer-{_localIndex}");
         _thread.Run(work).PipeTo(Self,

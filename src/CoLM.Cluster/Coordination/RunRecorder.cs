@@ -11,8 +11,11 @@ namespace CoLM.Cluster.Coordination;
 /// decides nothing; the machine never writes. Owns the run clock (wall time since the replicas
 /// first synchronised in this process).
 /// </summary>
-public sealed class RunRecorder(CoordinatorContext ctx) : IDisposable
+public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false) : IDisposable
 {
+    // A coordinator that takes over may see a step again that its predecessor recorded just before
+    // its node was lost (the journal is written before sends, the row before the journal): one row per step.
+    private readonly long _recordedThrough = takingOver ? ctx.Run.LastRecordedStep() : 0;
     private readonly Stopwatch _runClock = new();
     private readonly long _runClockOffsetSteps = ctx.ResumeFrom?.Step ?? 0;
     private readonly Dictionary<string, double> _phaseSeconds = [];
@@ -98,6 +101,7 @@ public sealed class RunRecorder(CoordinatorContext ctx) : IDisposable
         _stepSpan?.Dispose();
         _stepSpan = null;
 
+        if (m.Step <= _recordedThrough) return;
         double elapsed = _runClock.Elapsed.TotalSeconds;
         double perSecond = elapsed > 0 ? (m.Step - _runClockOffsetSteps) * s.Selection.TrainedPerStep / elapsed : 0;
         var report = new StepReport(m.Step, s.Train.Steps, m.Loss, s.Train.LearningRateAt(m.Step - 1), m.Samples, perSecond, m.StepTime,

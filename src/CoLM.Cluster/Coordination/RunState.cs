@@ -87,7 +87,8 @@ public sealed record RunState(
     EvalReport? Last,
     CheckpointPaths? LastCheckpoint,
     bool Resumed,
-    bool StoppedShort = false) // the stop was forced (too few trainers), not asked for: the run ends unfinished
+    bool StoppedShort = false, // the stop was forced (too few trainers), not asked for: the run ends unfinished
+    StepInProgress? Abandoned = null) // a step given up in training after a member was lost: some replicas may have applied it
 {
     /// <summary>A new run.</summary>
     public static RunState New() => new(

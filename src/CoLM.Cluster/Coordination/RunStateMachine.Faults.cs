@@ -95,6 +95,7 @@ public sealed partial class RunStateMachine
         if (!Accept(m.Generation, m.Rank, RunPhase.Inspecting)) return;
         State = State with { Inspected = State.Inspected.SetItem(m.Rank, m) };
         if (!State.Awaiting.IsEmpty) return;
+        if (!RollForwardAbandonedStep()) return;
         var latest = State.LastCheckpoint;
         var plan = RecoverySource.Choose(State.Step, State.KnownChecksum is { } known && known.Step == State.Step ? known.Checksum : null,
             State.Inspected.Values.Select(r => new ReplicaHolding(r.Rank, r.HasState, r.CompletedSteps, r.Checksum)).ToArray(),

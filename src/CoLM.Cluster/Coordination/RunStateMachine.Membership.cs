@@ -95,12 +95,39 @@ public sealed partial class RunStateMachine
     }
 
     /// <summary>
+    /// After a member was lost mid-training, replicas that hold the abandoned step applied the full
+    /// all-reduced gradient (an all-reduce completes only once every rank contributed), so the
+    /// step is committed from them rather than lost: the others copy them. Replicas that disagree
+    /// have diverged and the run stops. Returns false when it failed the run.
+    /// </summary>
+    private bool RollForwardAbandonedStep()
+    {
+        if (State.Abandoned is not { } abandoned) return true;
+        State = State with { Abandoned = null };
+        var ahead = State.Inspected.Values.Where(r => r.HasState && r.CompletedSteps == abandoned.Step).ToArray();
+        if (ahead.Length == 0 || abandoned.Step != State.Step + 1) return true;
+        if (ahead.Select(r => r.Checksum).Distinct().Count() > 1)
+        {
+            Fail($"the replicas that applied step {abandoned.Step} differ: " + string.Join(", ", ahead.Select(r => $"rank {r.Rank} checksum {r.Checksum:x16}")) +
+                 $"; they have diverged. The last checkpoint in {_def.CheckpointsPath} is intact");
+            return false;
+        }
+        Log(RunLogLevel.Info, $"rank(s) {string.Join(", ", ahead.Select(r => r.Rank))} applied step {abandoned.Step} before the member was lost: it is committed from them");
+        CommitStep(abandoned, ahead[0].Checksum);
+        return true;
+    }
+
+    /// <summary>
     /// The interrupted duty goes back to the front of the agenda. An abandoned step changed nothing
     /// committed (its pool and selection live in InProgress), so the retry draws the same pool and
     /// makes the same selection: the step is a pure function of state + seed.
     /// </summary>
     private void AbandonDutyInProgress()
     {
+        // A step abandoned in training may have been applied by some replicas (their all-reduce
+        // finished before the member was lost): kept, so recovery can commit it from them.
+        if (State.Phase == RunPhase.Training && State.InProgress is { Selection: not null } training)
+            State = State with { Abandoned = training };
         if (State.Phase is RunPhase.Sketching or RunPhase.Training or RunPhase.Evaluating or RunPhase.Checkpointing && State.Current is { } interrupted)
             State = State with { Agenda = State.Agenda.Insert(0, interrupted), Current = null };
         State = State with { InProgress = null };

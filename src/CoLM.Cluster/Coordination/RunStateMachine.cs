@@ -212,23 +212,34 @@ public sealed partial class RunStateMachine
 
     private void OnStepDone(StepDone m)
     {
+        if (State.Phase == RunPhase.Recovering && State.Abandoned is { } abandoned && m.Step == abandoned.Step && m.Generation == State.Generation)
+            State = State with { Abandoned = abandoned with { Done = abandoned.Done.SetItem(m.Rank, m) } };
         if (!Accept(m.Generation, m.Rank, RunPhase.Training)) return;
         var inProgress = State.InProgress! with { Done = State.InProgress.Done.SetItem(m.Rank, m) };
         State = State with { InProgress = inProgress };
         if (!State.Awaiting.IsEmpty) return;
         EndPhase(ColmInstruments.PhaseTrain);
-        long step = inProgress.Step;
-        var done = inProgress.Done.Values;
 
-        var sums = done.Where(d => d.Outcome.Checksum is not null).Select(d => (d.Rank, Sum: d.Outcome.Checksum!.Value)).ToArray();
+        var sums = inProgress.Done.Values.Where(d => d.Outcome.Checksum is not null).Select(d => (d.Rank, Sum: d.Outcome.Checksum!.Value)).ToArray();
         if (sums.Select(x => x.Sum).Distinct().Count() > 1)
         {
-            Fail($"replica parameter checksums differ after step {step}: " + string.Join(", ", sums.Select(x => $"rank {x.Rank} {x.Sum:x16}")) +
+            Fail($"replica parameter checksums differ after step {inProgress.Step}: " + string.Join(", ", sums.Select(x => $"rank {x.Rank} {x.Sum:x16}")) +
                  $"; the replicas have diverged, so the run stops. The last checkpoint in {_def.CheckpointsPath} is intact");
             return;
         }
+        CommitStep(inProgress, sums.Length > 0 ? sums[0].Sum : null);
+        RunAgenda();
+    }
 
-        // Every trainer applied the step: it is committed, with the sampler and normaliser it left.
+    /// <summary>
+    /// Every trainer applied the step (or, after a lost member, a replica holds it): it is
+    /// committed with the sampler and normaliser it left, recorded, and the agenda set for what
+    /// follows it. The loss is over the ranks that reported.
+    /// </summary>
+    private void CommitStep(StepInProgress inProgress, ulong? checksum)
+    {
+        long step = inProgress.Step;
+        var done = inProgress.Done.Values;
         var selection = inProgress.Selection!;
         State = State with
         {
@@ -237,15 +248,19 @@ public sealed partial class RunStateMachine
             Normalizer = inProgress.NormalizerAfter,
             InProgress = null,
             Current = null,
-            KnownChecksum = sums.Length > 0 ? new CommittedChecksum(step, sums[0].Sum) : State.KnownChecksum,
+            KnownChecksum = checksum is { } sum ? new CommittedChecksum(step, sum) : State.KnownChecksum,
         };
-        double loss = done.Sum(d => d.Outcome.WeightedLossSum) / Math.Max(1e-12, selection.Weights.Sum(w => (double)w));
-        Emit(new PhaseTimed(ColmInstruments.PhaseAllReduce, TimeSpan.FromSeconds(done.Max(d => d.Outcome.AllReduce.TotalSeconds))));
-        Emit(new StepCompleted(step, loss, done.Sum(d => d.Outcome.Examples), _clock.GetElapsedTime(_stepStartedAt), selection, State.Generation,
+        double weight = selection.Weights.Sum(w => (double)w);
+        int reported = done.Sum(d => d.Outcome.Examples);
+        // A step committed from a replica after a member was lost has only the survivors' losses: their share of the weight.
+        if (reported < selection.ExampleIds.Length) weight = weight * reported / Math.Max(1, selection.ExampleIds.Length);
+        double loss = reported == 0 ? double.NaN : done.Sum(d => d.Outcome.WeightedLossSum) / Math.Max(1e-12, weight);
+        Emit(new PhaseTimed(ColmInstruments.PhaseAllReduce, TimeSpan.FromSeconds(done.Select(d => d.Outcome.AllReduce.TotalSeconds).DefaultIfEmpty().Max())));
+        Emit(new StepCompleted(step, loss, selection.ExampleIds.Length, _clock.GetElapsedTime(_stepStartedAt), selection, State.Generation,
             // The slowest trainer's own compute, beside the phase times (which add messaging and waiting).
             SlowestSketchSeconds: inProgress.Sketches.IsEmpty ? 0 : inProgress.Sketches.Values.Max(x => x.Elapsed.TotalSeconds),
-            SlowestComputeSeconds: done.Max(d => d.Outcome.Compute.TotalSeconds),
-            SlowestOptimizerSeconds: done.Max(d => d.Outcome.Optimizer.TotalSeconds)));
+            SlowestComputeSeconds: done.Select(d => d.Outcome.Compute.TotalSeconds).DefaultIfEmpty().Max(),
+            SlowestOptimizerSeconds: done.Select(d => d.Outcome.Optimizer.TotalSeconds).DefaultIfEmpty().Max()));
 
         var train = _s.Train;
         bool evalDue = train.EvalEvery > 0 && step % train.EvalEvery == 0 && step < train.Steps;
@@ -255,7 +270,6 @@ public sealed partial class RunStateMachine
         if (checkpointDue) next.Add(Duty.Checkpoint);
         next.Add(Duty.Step);
         State = State with { Agenda = next.ToImmutable() };
-        RunAgenda();
     }
 
     // ---- Evaluation ----------------------------------------------------------------------------

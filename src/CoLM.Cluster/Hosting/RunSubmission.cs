@@ -93,11 +93,13 @@ public static partial class RunSubmission
         private Address? _coordinatorNode;
         private long _lastStep;
         private readonly TaskCompletionSource<RunResult> _ended;
+        private readonly IRunObserver _observer;
         private readonly string _runPath;
 
         public RunClientActor(string runId, int nodes, IRunObserver observer, TaskCompletionSource accepted,
             TaskCompletionSource<RunResult> ended, string runPath)
         {
+            _observer = observer;
             _ended = ended;
             _runPath = runPath;
             Receive<RunAccepted>(m =>
@@ -168,11 +170,14 @@ public static partial class RunSubmission
             Receive<ClusterEvent.UnreachableMember>(m => Lost(m.Member));
             Receive<ClusterEvent.MemberRemoved>(m => Lost(m.Member));
             Receive<CoordinatorSilent>(m => ended.TrySetResult(new RunResult("failed", _lastStep, runPath, null, null,
-                $"node {m.Node} left the cluster and the run's coordinator did not report within {CoordinatorGrace.TotalSeconds:0}s; " +
+                $"node {m.Node} left the cluster and the run's coordinator did not report within {m.Grace.TotalSeconds:0}s; " +
                 $"the last checkpoint in {Path.Combine(runPath, "checkpoints")} is intact")));
         }
 
-        private static readonly TimeSpan CoordinatorGrace = TimeSpan.FromSeconds(20);
+        // How long the client waits for a coordinator to report after the coordinator's node is lost:
+        // briefly when no other coordinator-role node is left, long enough for a failover when one is
+        // (unreachable ~4 s, the resolver's stable-after of 20 s, removal and the singleton's hand-over).
+        private static readonly TimeSpan CoordinatorGrace = TimeSpan.FromSeconds(20), FailoverGrace = TimeSpan.FromSeconds(90);
 
         public ITimerScheduler Timers { get; set; } = null!;
 
@@ -205,17 +210,25 @@ public static partial class RunSubmission
             bool hostedCoordinator = _coordinatorNode is { } known
                 ? known.Equals(member.Address)
                 : member.HasRole(ClusterSettings.CoordinatorRole);
-            if (hostedCoordinator)
-                Timers.StartSingleTimer("coordinator-silent-" + node, new CoordinatorSilent(node), CoordinatorGrace);
+            if (!hostedCoordinator) return;
+            bool standby = Akka.Cluster.Cluster.Get(Context.System).State.Members.Any(m => m.HasRole(ClusterSettings.CoordinatorRole)
+                && m.Status == MemberStatus.Up && !m.Address.Equals(member.Address));
+            var grace = standby ? FailoverGrace : CoordinatorGrace;
+            if (standby) _observer.OnNotice($"the coordinator's node {node} is lost; waiting up to {grace.TotalSeconds:0}s for another coordinator node to take over");
+            Timers.StartSingleTimer(SilentTimer, new CoordinatorSilent(node, grace), grace);
         }
 
-        /// <summary>Progress comes from the coordinator itself, so its sender says which node hosts it.</summary>
+        private const string SilentTimer = "coordinator-silent";
+
+        /// <summary>Progress comes from the coordinator itself, so its sender says which node hosts it; a coordinator that reports is not silent.</summary>
         private void NoteCoordinator()
         {
-            if (!Sender.IsNobody()) _coordinatorNode = Sender.Path.Address;
+            if (Sender.IsNobody()) return;
+            if (_coordinatorNode is { } known && !known.Equals(Sender.Path.Address)) Timers.Cancel(SilentTimer);
+            _coordinatorNode = Sender.Path.Address;
         }
 
-        private sealed record CoordinatorSilent(string Node);
+        private sealed record CoordinatorSilent(string Node, TimeSpan Grace);
 
         private sealed record OfferRun(Address Node, int Attempt);
     }

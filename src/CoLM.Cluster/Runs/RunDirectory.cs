@@ -98,6 +98,26 @@ public sealed class RunDirectory
         lock (_metricsLock) File.AppendAllText(MetricsFile, line);
     }
 
+    /// <summary>The highest step with a row in metrics.jsonl (0 when none); a torn last line is skipped.</summary>
+    public long LastRecordedStep()
+    {
+        if (!File.Exists(MetricsFile)) return 0;
+        long last = 0;
+        foreach (var line in File.ReadLines(MetricsFile))
+        {
+            if (!line.StartsWith("{\"kind\":\"step\"", StringComparison.Ordinal)) continue;
+            try
+            {
+                using var row = JsonDocument.Parse(line);
+                last = Math.Max(last, row.RootElement.GetProperty("step").GetInt64());
+            }
+            catch (JsonException)
+            {
+            }
+        }
+        return last;
+    }
+
     public void WriteReport(string markdown) => WriteAtomically(ReportFile, markdown);
 
     public string AdapterPath => System.IO.Path.Combine(Path, "adapter");

@@ -44,6 +44,7 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
         Of<Synchronise>("sync"),
         Of<InspectReplica>("inspect"),
         Of<AbortGeneration>("abort"),
+        Of<ReplayLastReply>("replay"),
         Of<SaveState>("save"),
 
         // trainer -> coordinator
