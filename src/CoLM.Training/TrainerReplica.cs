@@ -61,7 +61,11 @@ public sealed class TrainerReplica : IDisposable
     {
         _collective = collective;
         Rank = collective.Rank;
+        Progress.Reset();
     }
+
+    /// <summary>This generation's collectives, entered and completed (read by the trainer's heartbeat).</summary>
+    public CollectiveProgress Progress { get; } = new();
 
     /// <summary>
     /// A Hugging Face model folder when configured (Llama family or Phi-2), else the built-in decoder from the seed;
@@ -187,7 +191,7 @@ public sealed class TrainerReplica : IDisposable
         // Synchronisation point: every replica blocks here until all have contributed.
         clock.Restart();
         CopyGradients(toBuffer: true);
-        _collective.AllReduceSum(_gradients);
+        Progress.Around(() => _collective.AllReduceSum(_gradients));
         CopyGradients(toBuffer: false);
         var allReduce = clock.Elapsed;
 
@@ -309,9 +313,9 @@ public sealed class TrainerReplica : IDisposable
     {
         byte[] mine = Rank == root ? ExportState() : [];
         var length = BitConverter.GetBytes((long)mine.Length);
-        _collective.Broadcast(length, root);
+        Progress.Around(() => _collective.Broadcast(length, root));
         var payload = Rank == root ? mine : new byte[BitConverter.ToInt64(length)];
-        _collective.Broadcast(payload, root);
+        Progress.Around(() => _collective.Broadcast(payload, root));
         if (Rank != root) ImportState(payload, $"trainer rank {root}");
     }
 

@@ -122,6 +122,55 @@ public sealed class ElasticMembershipTests
     }
 
     [Fact]
+    public void A_rank_its_peers_wait_for_past_the_hang_timeout_is_named_and_evicted_and_the_others_go_on()
+    {
+        var driver = Started(3, "colm.cluster.hang-timeout=20s");
+        // Rank 1 hangs before the all-reduce of step 2 (no answer); ranks 0 and 2 wait inside it.
+        driver.Reply = (rank, message, answer) => message is TrainAssignment { Step: 2 } t && t.Generation == 1
+            ? (rank == 1 ? null : new StepFailed(t.Generation, t.Step, rank, "aborted: the generation was broken", false, []))
+            : answer;
+        driver.PauseWhen = o => o is SendToTrainer { Message: TrainAssignment { Step: 2 } };
+        driver.Pump();
+        long g = driver.State.Generation;
+        // Heartbeats: synchronisation made collectives #1 and #2 (broadcasts), step 1's all-reduce #3; step 2's is #4.
+        driver.Post(new TrainerHeartbeat(g, 0, "TrainAssignment", 2, 12, 4, 3, 10));
+        driver.Post(new TrainerHeartbeat(g, 1, "TrainAssignment", 2, 12, 3, 3, 0));
+        driver.Post(new TrainerHeartbeat(g, 2, "TrainAssignment", 2, 12, 4, 3, 10));
+        driver.PauseWhen = _ => false;
+        driver.Pump();
+        Assert.Empty(driver.All<MembershipChanged>()); // 10 s of waiting is not yet a hang
+
+        driver.Post(new TrainerHeartbeat(g, 2, "TrainAssignment", 2, 22, 4, 3, 20.4));
+        driver.Gone.Add(Node1);
+        driver.Pump();
+
+        var evicted = driver.Single<MembershipChanged>();
+        Assert.Equal(("lost", "node-1", 2), (evicted.Change, evicted.Node, evicted.Trainers));
+        var notice = driver.All<Noticed>().Single(n => n.Message.Contains("is silent")).Message;
+        Assert.True(notice.StartsWith("trainer rank 1 on node-1 (TrainAssignment of step 2 for 12s, collective #3 its last completed) is silent: " +
+                          "rank(s) 2 waited 20s in collective #4 it has not entered (colm.cluster.hang-timeout = 20s)", StringComparison.Ordinal), notice);
+        Assert.Equal("completed", driver.Single<RunCompleted>().Result.State);
+        Assert.Equal([1L, 2L, 3L, 4L], driver.All<StepCompleted>().Select(s => s.Step));
+    }
+
+    [Fact]
+    public void Heartbeats_never_evict_in_one_process_where_the_group_cannot_shrink()
+    {
+        var driver = new RunMachineDriver(RunMachineDriver.Define("colm.train.trainers=2", "colm.train.steps=3", "colm.cluster.hang-timeout=1s"));
+        driver.RegisterAll(); // every trainer in this process: no data-plane endpoints
+        driver.Reply = (rank, message, answer) => message is TrainAssignment { Step: 2 } && rank == 1 ? null : answer;
+        driver.PauseWhen = o => o is SendToTrainer { Message: TrainAssignment { Step: 2 } };
+        driver.Pump();
+
+        driver.Post(new TrainerHeartbeat(driver.State.Generation, 0, "TrainAssignment", 2, 50, 4, 3, 50));
+        driver.Post(new TrainerHeartbeat(driver.State.Generation, 1, "TrainAssignment", 2, 50, 3, 3, 0));
+        driver.Pump();
+
+        Assert.Empty(driver.All<MembershipChanged>());
+        Assert.Equal(RunPhase.Training, driver.State.Phase);
+    }
+
+    [Fact]
     public void A_trainer_that_joins_mid_run_is_admitted_at_the_next_step_boundary_and_copies_a_live_replica()
     {
         var driver = Started(2, "colm.train.max-trainers=3");

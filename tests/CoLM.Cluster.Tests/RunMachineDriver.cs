@@ -63,7 +63,9 @@ public sealed class RunMachineDriver
     public void RegisterAll(bool nodePerTrainer = false)
     {
         for (int i = 0; i < Definition.Settings.Train.Trainers; i++)
-            Post(new TrainerJoined(nodePerTrainer ? new TrainerKey($"node-{i}", 0) : new TrainerKey("node-a", i), "", Incarnation: 1));
+            Post(nodePerTrainer
+                ? new TrainerJoined(new TrainerKey($"node-{i}", 0), $"node-{i}:1", Incarnation: 1)
+                : new TrainerJoined(new TrainerKey("node-a", i), "", Incarnation: 1));
     }
 
     public void Post(IRunEvent e) => _pending.Enqueue(e);

@@ -147,6 +147,35 @@ public sealed class ClusterRunTests : IDisposable
     }
 
     /// <summary>
+    /// A trainer whose thread hangs in a live node process (it still sends heartbeats, so the
+    /// cluster sees nothing wrong) is named from the heartbeats once its peer has waited
+    /// colm.cluster.hang-timeout in the all-reduce it never entered, evicted like a lost node, and
+    /// the run completes on the survivor long before the collective timeout.
+    /// </summary>
+    [Fact]
+    public async Task A_hung_trainer_in_a_live_node_is_named_from_its_heartbeats_evicted_and_the_run_completes()
+    {
+        const int Steps = 40;
+        using var nodes = await ColmNodes.StartAsync(_tiny.Root, trainerNodes: 2, [.. SameThreads, .. QuickDowning]);
+        var started = DateTime.UtcNow;
+        var outcome = await ColmProcess.RunAsync(_tiny.Root, ["train", "--cluster", nodes.Seed, "--quiet",
+            .. TinyRun.SetArgs(_tiny.Sets("hung", [$"colm.train.steps={Steps}", "colm.train.fault-injection.hang-at-step=5",
+                "colm.train.fault-injection.hang-rank=1", "colm.train.fault-injection.hang-for=170s", "colm.cluster.hang-timeout=5s",
+                "colm.cluster.heartbeat-interval=1s", "colm.cluster.collective-timeout=300s", .. SameThreads]))]);
+        var took = DateTime.UtcNow - started;
+
+        var run = _tiny.RunPath("hung");
+        Assert.True(outcome.ExitCode == 0, $"exit {outcome.ExitCode}\n{outcome.Stderr}\n{nodes.AllOutput()}");
+        Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), TrainingRunTests.StepLedger(run));
+        var evicted = Assert.Single(File.ReadLines(Path.Combine(run, "metrics.jsonl")), l => l.Contains("\"kind\":\"membership\""));
+        Assert.Contains("trainer rank 1 on akka.tcp://", evicted);
+        Assert.Contains("TrainAssignment of step 5", evicted);
+        Assert.Contains("is silent: rank(s) 0 waited", evicted);
+        Assert.True(took < TimeSpan.FromSeconds(150), $"the run took {took.TotalSeconds:0}s: it waited out the hang instead of evicting the rank");
+        Assert.False(nodes.HasExited(2), nodes.AllOutput()); // alive, only its trainer hung
+    }
+
+    /// <summary>
     /// Below colm.train.min-trainers the run waits colm.cluster.membership-wait for nodes, then
     /// stops with a checkpoint of its last committed step, says so and exits non-zero; the
     /// survivors stay members, and a new node joins them and `--resume` finishes the run there.

@@ -36,6 +36,16 @@ public sealed record StepDone(long Generation, long Step, int Rank, TrainOutcome
 public sealed record StepFailed(long Generation, long Step, int Rank, string Reason, bool Fatal, ImmutableArray<int> NotArrived) : IClusterMessage, IRunEvent;
 
 /// <summary>
+/// Every colm.cluster.heartbeat-interval, from each trainer with a rank: what it is doing
+/// (<paramref name="Work"/>: the request's kind, or "idle"; for <paramref name="BusySeconds"/>) at
+/// <paramref name="Step"/>, and how far it is through the generation's collectives (entered,
+/// completed, and how long it has waited in the current one). The coordinator names and evicts a
+/// rank its peers wait for in vain (colm.cluster.hang-timeout).
+/// </summary>
+public sealed record TrainerHeartbeat(long Generation, int Rank, string Work, long Step, double BusySeconds,
+    long CollectivesEntered, long CollectivesCompleted, double WaitingSeconds) : IClusterMessage, IRunEvent;
+
+/// <summary>
 /// Answer to <see cref="InspectReplica"/>: what this trainer's replica holds. A restarted trainer
 /// has no replica (<paramref name="HasState"/> false) until the next Synchronise builds one.
 /// </summary>

@@ -55,7 +55,7 @@ public sealed record SaveState(long Generation, long Step, string Path, string A
 /// own thread and its result comes back as a message, so the mailbox never blocks. While a
 /// task runs, other messages are stashed: the replica is used by one task at a time.
 /// </summary>
-public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
+public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimers
 {
     private readonly TrainerContext _context;
     private readonly int _localIndex;
@@ -63,6 +63,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     private long _generation = -1;      // the generation of the last Synchronise
     private (Type Kind, long Generation, long Step)? _lastRequest;
     private object? _lastReply;         // the answer to _lastRequest, once sent
+    private long? _busySince;           // when the work in progress started (a timestamp)
     private TrainerReplica? _replica;
     private ReplicaThread? _thread;
 
@@ -75,13 +76,28 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
 
     public IStash Stash { get; set; } = null!;
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
     private TrainerReplica Replica => _replica ?? throw new InvalidOperationException(
         $"trainer {_localIndex} on {_context.Node} got work before its first Synchronise");
 
     public static Props Props(TrainerContext context, int localIndex) => Akka.Actor.Props.Create(() => new TrainerActor(context, localIndex));
 
-    protected override void PreStart() =>
+    protected override void PreStart()
+    {
         _context.Coordinator.Tell(new RegisterTrainer(Self, _context.Node, _localIndex, _context.DataPlane.EndpointOf(_localIndex), _context.Incarnation));
+        // The actor's thread stays free while its replica's thread works (or hangs), so it can say what that thread is doing.
+        Timers.StartPeriodicTimer("heartbeat", HeartbeatTick.Instance, _context.Settings.Cluster.HeartbeatInterval);
+    }
+
+    private void Heartbeat()
+    {
+        if (_rank < 0 || _replica is not { } replica) return;
+        var (entered, completed, waiting) = replica.Progress.Read();
+        string work = _lastRequest is { } request && _busySince is not null ? request.Kind.Name : "idle";
+        double busy = _busySince is { } since ? System.Diagnostics.Stopwatch.GetElapsedTime(since).TotalSeconds : 0;
+        _context.Coordinator.Tell(new TrainerHeartbeat(_generation, _rank, work, _lastRequest?.Step ?? 0, busy, entered, completed, waiting.TotalSeconds));
+    }
 
     protected override void PostRestart(Exception reason)
     {
@@ -102,6 +118,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
 
     private void Idle()
     {
+        Receive<HeartbeatTick>(_ => Heartbeat());
         Receive<AbortGeneration>(OnAbortGeneration);
         Receive<ReplayLastReply>(_ => Replay());
         Receive<PoolAssignment>(m => Run(m, m.Generation, m.Step, () =>
@@ -167,6 +184,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         // Not stashed: the work in progress may be blocked in a collective with a rank that is gone.
         Receive<AbortGeneration>(OnAbortGeneration);
         Receive<ReplayLastReply>(_ => Replay());
+        Receive<HeartbeatTick>(_ => Heartbeat());
         Receive<WorkDone>(m =>
         {
             _lastReply = m.Reply;
@@ -205,6 +223,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
 
     private void BecomeIdle()
     {
+        _busySince = null;
         Become(Idle);
         Stash.UnstashAll();
     }
@@ -224,6 +243,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
         }
         _lastRequest = identity;
         _lastReply = null;
+        _busySince = System.Diagnostics.Stopwatch.GetTimestamp();
         Become(Busy);
         _thread ??= new ReplicaThread($"trainer-{_localIndex}");
         _thread.Run(work).PipeTo(Self,
@@ -232,6 +252,11 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash
     }
 
     private sealed record WorkDone(object Reply);
+
+    private sealed record HeartbeatTick
+    {
+        public static HeartbeatTick Instance { get; } = new();
+    }
 
     private sealed record WorkFailed(long Generation, long Step, Exception Error);
 }

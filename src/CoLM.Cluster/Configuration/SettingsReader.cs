@@ -122,6 +122,8 @@ public static class SettingsReader
         {
             RestartGrace = Duration(c, "colm.cluster.restart-grace"),
             MembershipWait = Duration(c, "colm.cluster.membership-wait"),
+            HeartbeatInterval = Duration(c, "colm.cluster.heartbeat-interval"),
+            HangTimeout = Duration(c, "colm.cluster.hang-timeout"),
         };
         if (cluster.Hostname is "0.0.0.0" or "::" && cluster.PublicHostname.Length == 0)
             throw new ConfigException("colm.cluster.public-hostname",

@@ -24,6 +24,7 @@ public sealed partial class RunStateMachine
             case NodeLost m: OnNodeLost(m); break;
             case PhaseTimedOut m: OnPhaseTimedOut(m); break;
             case CoordinatorFaulted m: Fail(m.Error, m.BadInput); break;
+            case TrainerHeartbeat m: OnHeartbeat(m); break;
             default: throw new ArgumentException($"not an event of the run: {e.GetType().Name}", nameof(e));
         }
     }

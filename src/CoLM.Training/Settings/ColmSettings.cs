@@ -158,6 +158,15 @@ public sealed record ClusterSettings(
     /// <summary>colm.cluster.membership-wait: how long a run below colm.train.min-trainers waits for nodes to join before it stops.</summary>
     public TimeSpan MembershipWait { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>colm.cluster.heartbeat-interval: how often each trainer reports its work and collective progress to the coordinator.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// colm.cluster.hang-timeout: a rank whose peers have waited this long in a collective it has
+    /// not entered is silent (alive but hung) and is evicted like a lost one (cluster runs).
+    /// </summary>
+    public TimeSpan HangTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The address peers use to reach this node.</summary>
     public string AdvertisedHostname => PublicHostname.Length > 0 ? PublicHostname : Hostname;
 
