@@ -303,6 +303,17 @@ public sealed class TrainerReplica : IDisposable
     public byte[] ExportState() => ReplicaState.Write(this);
 
     /// <summary>The LoRA weights as a Hugging Face PEFT adapter folder (loadable by PEFT onto the base model).</summary>
+    /// <summary>
+    /// A copy of the LoRA weights as they are now, for writing the adapter off the replica's
+    /// thread while training goes on (a background checkpoint). Dispose it after writing.
+    /// </summary>
+    public AdapterSnapshot SnapshotAdapter()
+    {
+        using var _ = no_grad();
+        var copies = _model.TrainableParameters().Select(p => (p.Name, p.Parameter.detach().clone())).ToArray();
+        return new AdapterSnapshot(_model.Lora, copies, _settings.Model.IsHuggingFace ? System.IO.Path.GetFullPath(_settings.Model.Folder) : null);
+    }
+
     public void ExportAdapter(string directory) =>
         Model.Peft.PeftAdapter.Export(_model, directory, _settings.Model.IsHuggingFace ? System.IO.Path.GetFullPath(_settings.Model.Folder) : null);
 

@@ -116,7 +116,7 @@ public sealed class RunMachineDriver
             case EvalAssignment m:
                 return new EvalDone(m.Generation, m.Step, rank, m.Ids, new EvalOutcome([.. m.Ids.Select(_ => 1.5f - 0.1f * step)], [.. m.Ids.Select(id => id % 2 == 0)]));
             case SaveState m:
-                return new StateSaved(m.Generation, m.Step, rank);
+                return m.Background ? new StateCopied(m.Generation, m.Step, rank) : new StateSaved(m.Generation, m.Step, rank);
             default:
                 throw new InvalidOperationException($"no stand-in answer for {message.GetType().Name}");
         }
@@ -166,6 +166,11 @@ public sealed class RunMachineDriver
                 var reply = Reply(m.Rank, m.Message, answer);
                 if (ReferenceEquals(reply, answer) && changed && !_lostWhileReplying.Contains(m.Trainer)) _replicas[m.Trainer] = after;
                 if (reply is not null) _pending.Enqueue(reply);
+                // A background checkpoint's files are written right after the copy.
+                if (reply is StateCopied copied) _pending.Enqueue(new StateSaved(copied.Generation, copied.Step, copied.Rank));
+                break;
+            case SealCheckpoint m:
+                _pending.Enqueue(new CheckpointWritten(new CheckpointPaths(Path.Combine(Definition.CheckpointsPath, $"step-{m.Partial.Step:D6}"), m.Partial.Step)));
                 break;
             case CompleteCheckpoint m:
                 var sealedFolder = Path.Combine(Definition.CheckpointsPath, $"step-{m.Partial.Step:D6}");

@@ -165,6 +165,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                 case CompleteCheckpoint m:
                     Apply(_machine.Handle(new CheckpointWritten(CompleteCheckpoint(m))));
                     break;
+                case WriteCheckpointPart m:
+                    CheckpointStore.WritePart(m.Partial, m.State, m.Normalizer, _ctx.ResolvedConfig);
+                    break;
+                case SealCheckpoint m:
+                    Apply(_machine.Handle(new CheckpointWritten(SealedBefore(m.Partial) ?? _checkpoints.Seal(m.Partial))));
+                    break;
                 case Logged m:
                     Log(m.Level, m.Message);
                     break;
@@ -202,13 +208,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// Seals the partial checkpoint. A coordinator that took over may find it sealed already by its
     /// predecessor (lost after the rename, before its next journal entry): that checkpoint is used as it is.
     /// </summary>
-    private CheckpointPaths CompleteCheckpoint(CompleteCheckpoint m)
-    {
-        if (!Directory.Exists(m.Partial.Directory) && CheckpointStore.All(_ctx.Run).FirstOrDefault(c => c.Step == m.Partial.Step) is { } sealedBefore
-            && CheckpointVerifier.Verify(sealedBefore).Problem is null)
-            return sealedBefore;
-        return _checkpoints.Complete(m.Partial, m.State, m.Normalizer, _ctx.ResolvedConfig);
-    }
+    private CheckpointPaths CompleteCheckpoint(CompleteCheckpoint m) =>
+        SealedBefore(m.Partial) ?? _checkpoints.Complete(m.Partial, m.State, m.Normalizer, _ctx.ResolvedConfig);
+
+    private CheckpointPaths? SealedBefore(CheckpointPaths partial) =>
+        !Directory.Exists(partial.Directory) && CheckpointStore.All(_ctx.Run).FirstOrDefault(c => c.Step == partial.Step) is { } sealedBefore
+        && CheckpointVerifier.Verify(sealedBefore).Problem is null
+            ? sealedBefore
+            : null;
 
     private void Log(RunLogLevel level, string message)
     {

@@ -57,6 +57,9 @@ public sealed record Synchronised(long Generation, int Rank, long CompletedSteps
 
 public sealed record StateSaved(long Generation, long Step, int Rank) : IClusterMessage, IRunEvent;
 
+/// <summary>A background checkpoint's replica state and adapter are copied in memory; the files follow (<see cref="StateSaved"/>).</summary>
+public sealed record StateCopied(long Generation, long Step, int Rank) : IClusterMessage, IRunEvent;
+
 // ---- From the process hosting (or the client that submitted) the run.
 
 /// <summary>Finish at the next step boundary with a checkpoint (Ctrl-C, or a job's time limit).</summary>

@@ -47,8 +47,13 @@ public sealed record ReplayLastReply : IClusterMessage
     public static ReplayLastReply Instance { get; } = new();
 }
 
-/// <summary>Rank 0 writes its replica state to <paramref name="Path"/> and its LoRA weights as a PEFT adapter to <paramref name="AdapterDirectory"/>.</summary>
-public sealed record SaveState(long Generation, long Step, string Path, string AdapterDirectory) : IClusterMessage;
+/// <summary>
+/// Rank 0 writes its replica state to <paramref name="Path"/> and its LoRA weights as a PEFT
+/// adapter to <paramref name="AdapterDirectory"/>, answering <see cref="StateSaved"/> once both are
+/// on disk. <paramref name="Background"/>: copy them in memory, answer <see cref="StateCopied"/> at
+/// once (the run goes on) and write the copies on another thread, then answer StateSaved.
+/// </summary>
+public sealed record SaveState(long Generation, long Step, string Path, string AdapterDirectory, bool Background) : IClusterMessage;
 
 /// <summary>
 /// A thin shell around one <see cref="TrainerReplica"/>: each assignment runs on the replica's
@@ -64,6 +69,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
     private (Type Kind, long Generation, long Step)? _lastRequest;
     private object? _lastReply;         // the answer to _lastRequest, once sent
     private long? _busySince;           // when the work in progress started (a timestamp)
+    private Task _writing = Task.CompletedTask; // background checkpoint writes, chained; touched only on the replica thread
     private TrainerReplica? _replica;
     private ReplicaThread? _thread;
 
@@ -119,6 +125,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
     private void Idle()
     {
         Receive<HeartbeatTick>(_ => Heartbeat());
+        Receive<BackgroundWritten>(OnBackgroundWritten);
         Receive<AbortGeneration>(OnAbortGeneration);
         Receive<ReplayLastReply>(_ => Replay());
         Receive<PoolAssignment>(m => Run(m, m.Generation, m.Step, () =>
@@ -145,16 +152,59 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
         Receive<InspectReplica>(m => Run(m, m.Generation, 0, () => _replica is null
             ? new ReplicaInspected(m.Generation, m.Rank, HasState: false, CompletedSteps: -1, Checksum: 0)
             : new ReplicaInspected(m.Generation, m.Rank, HasState: true, _replica.CompletedSteps, _replica.Checksum())));
-        Receive<SaveState>(m => Run(m, m.Generation, m.Step, () =>
+        Receive<SaveState>(m =>
         {
-            var bytes = Replica.ExportState();
+            var self = Self;
+            Run(m, m.Generation, m.Step, () =>
+            {
+                var state = Replica.ExportState();
+                var adapter = Replica.SnapshotAdapter();
+                var saved = new StateSaved(m.Generation, m.Step, _rank);
+                if (!m.Background)
+                {
+                    WriteCheckpointFiles(m, state, adapter);
+                    return saved;
+                }
+                // One write at a time, in order; the replica trains on while the copies are written.
+                _writing = _writing.ContinueWith(_ =>
+                {
+                    try
+                    {
+                        WriteCheckpointFiles(m, state, adapter);
+                        self.Tell(new BackgroundWritten(saved, null));
+                    }
+                    catch (Exception e)
+                    {
+                        self.Tell(new BackgroundWritten(saved, e));
+                    }
+                }, TaskScheduler.Default);
+                return new StateCopied(m.Generation, m.Step, _rank);
+            });
+        });
+    }
+
+    private static void WriteCheckpointFiles(SaveState m, byte[] state, AdapterSnapshot adapter)
+    {
+        using (adapter)
+        {
             var tmp = m.Path + ".partial";
             // On disk before the rename, so the name never points at data still in the page cache.
-            Runs.DurableFiles.WriteAllBytes(tmp, bytes);
+            Runs.DurableFiles.WriteAllBytes(tmp, state);
             File.Move(tmp, m.Path, overwrite: true);
-            Replica.ExportAdapter(m.AdapterDirectory);
-            return new StateSaved(m.Generation, m.Step, _rank);
-        }));
+            adapter.Write(m.AdapterDirectory);
+        }
+    }
+
+    private void OnBackgroundWritten(BackgroundWritten m)
+    {
+        if (m.Error is null)
+        {
+            _context.Coordinator.Tell(m.Saved);
+            return;
+        }
+        var (action, message) = FailurePolicy.Classify(FailurePolicy.Unwrap(m.Error));
+        _context.Coordinator.Tell(new StepFailed(m.Saved.Generation, m.Saved.Step, _rank, $"writing the checkpoint of step {m.Saved.Step}: {message}",
+            Fatal: action == FailureAction.StopBadInput, []));
     }
 
     /// <summary>
@@ -185,6 +235,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
         Receive<AbortGeneration>(OnAbortGeneration);
         Receive<ReplayLastReply>(_ => Replay());
         Receive<HeartbeatTick>(_ => Heartbeat());
+        Receive<BackgroundWritten>(OnBackgroundWritten);
         Receive<WorkDone>(m =>
         {
             _lastReply = m.Reply;
@@ -252,6 +303,8 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
     }
 
     private sealed record WorkDone(object Reply);
+
+    private sealed record BackgroundWritten(StateSaved Saved, Exception? Error);
 
     private sealed record HeartbeatTick
     {

@@ -67,6 +67,12 @@ public sealed record PrepareCheckpoint(CheckpointPaths Partial) : IRunOutput;
 /// <summary>Write the coordinator's part, seal and publish the checkpoint, then answer <see cref="CheckpointWritten"/>.</summary>
 public sealed record CompleteCheckpoint(CheckpointPaths Partial, CoordinatorCheckpoint State, NormalizerState Normalizer) : IRunOutput;
 
+/// <summary>A background checkpoint: write the coordinator's part now (the state it describes moves on), seal later.</summary>
+public sealed record WriteCheckpointPart(CheckpointPaths Partial, CoordinatorCheckpoint State, NormalizerState Normalizer) : IRunOutput;
+
+/// <summary>A background checkpoint's files are all written: seal and publish it, then answer <see cref="CheckpointWritten"/>.</summary>
+public sealed record SealCheckpoint(CheckpointPaths Partial) : IRunOutput;
+
 // Records: what happened, for whoever keeps account of it (see RunRecorder).
 
 public enum RunLogLevel { Debug, Info, Warning, Error }

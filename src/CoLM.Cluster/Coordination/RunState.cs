@@ -88,7 +88,8 @@ public sealed record RunState(
     CheckpointPaths? LastCheckpoint,
     bool Resumed,
     bool StoppedShort = false, // the stop was forced (too few trainers), not asked for: the run ends unfinished
-    StepInProgress? Abandoned = null) // a step given up in training after a member was lost: some replicas may have applied it
+    StepInProgress? Abandoned = null, // a step given up in training after a member was lost: some replicas may have applied it
+    long? PendingCheckpoint = null) // the step of a background checkpoint whose files are still being written
 {
     /// <summary>A new run.</summary>
     public static RunState New() => new(

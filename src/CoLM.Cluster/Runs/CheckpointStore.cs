@@ -59,9 +59,21 @@ public sealed class CheckpointStore(RunDirectory run, int keep)
 
     public CheckpointPaths Complete(CheckpointPaths partial, CoordinatorCheckpoint state, NormalizerState normalizer, string config)
     {
+        WritePart(partial, state, normalizer, config);
+        return Seal(partial);
+    }
+
+    /// <summary>The coordinator's part of a checkpoint, written into its partial folder (a background checkpoint writes it when the replica state is copied).</summary>
+    public static void WritePart(CheckpointPaths partial, CoordinatorCheckpoint state, NormalizerState normalizer, string config)
+    {
         File.WriteAllText(partial.Coordinator, JsonSerializer.Serialize(state));
         NormalizerFile.Write(partial.Normalizer, normalizer);
         File.WriteAllText(partial.Config, config);
+    }
+
+    /// <summary>Seals a partial folder whose every file is written: manifest, fsync, rename to step-N, prune.</summary>
+    public CheckpointPaths Seal(CheckpointPaths partial)
+    {
         // Describe flushes each file it hashes; the manifest goes last, then the folders' entries,
         // then the rename and the entry it changes: after a crash step-N is whole or absent.
         var manifest = CheckpointManifest.Describe(partial.Directory, partial.Step);

@@ -57,6 +57,7 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
         Of<EvalDone>("evaluated"),
         Of<Synchronised>("synced"),
         Of<StateSaved>("saved"),
+        Of<StateCopied>("copied"),
         Of<TrainerHeartbeat>("heartbeat"),
         Of<StopRequested>("stop"),
 

@@ -20,10 +20,13 @@ public static class PeftAdapter
     /// <summary>PEFT's key for one of our LoRA tensors ("layers.0.self_attn.q_proj.lora_A").</summary>
     public static string PeftKey(string name) => $"base_model.model.model.{name}.weight";
 
-    public static void Export(CausalDecoder model, string directory, string? baseModel = null)
+    public static void Export(CausalDecoder model, string directory, string? baseModel = null) =>
+        Export(model.Lora, model.TrainableParameters().Select(p => (p.Name, (Tensor)p.Parameter)), directory, baseModel);
+
+    /// <summary>Writes an adapter from LoRA tensors named as <see cref="CausalDecoder.TrainableParameters"/> names them (e.g. a snapshot taken earlier).</summary>
+    public static void Export(LoraSettings lora, IEnumerable<(string Name, Tensor Tensor)> tensors, string directory, string? baseModel = null)
     {
         Directory.CreateDirectory(directory);
-        var lora = model.Lora;
         var config = new JsonObject
         {
             ["peft_type"] = "LORA",
@@ -42,8 +45,7 @@ public static class PeftAdapter
         var configPath = Path.Combine(directory, ConfigFile);
         File.WriteAllText(configPath + ".partial", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         File.Move(configPath + ".partial", configPath, overwrite: true);
-        SafeTensorsWriter.Write(Path.Combine(directory, WeightsFile),
-            model.TrainableParameters().Select(p => (PeftKey(p.Name), (Tensor)p.Parameter)));
+        SafeTensorsWriter.Write(Path.Combine(directory, WeightsFile), tensors.Select(t => (PeftKey(t.Name), t.Tensor)));
     }
 
     /// <summary>
