@@ -186,8 +186,19 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (sends.Count == 0) return;
         // Write-ahead: what is about to be sent is on shared storage first, so a coordinator that
         // takes over after this one's node is lost continues from exactly here.
-        if (_ctx.RunId.Length > 0) Journal(sends);
+        if (_ctx.RunId.Length > 0 && HasStandby()) Journal(sends);
         foreach (var m in sends) _trainers[m.Trainer].Tell(m.Message);
+    }
+
+    /// <summary>
+    /// Whether another coordinator-role node could take over: without one (one process, or a single
+    /// coordinator node) the journal would never be read, so it is not written. Checked per batch:
+    /// a standby that joins later is covered from the next batch on.
+    /// </summary>
+    private bool HasStandby()
+    {
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        return cluster.State.Members.Any(m => m.Status == MemberStatus.Up && m.HasRole(CoLM.Training.Settings.ClusterSettings.CoordinatorRole) && !m.Address.Equals(cluster.SelfAddress));
     }
 
     private void Journal(List<SendToTrainer> sends)
@@ -201,7 +212,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }).ToImmutableArray();
         var trainers = _trainers.Select(t => new JournaledTrainer(t.Key.Node, t.Key.LocalIndex,
             Akka.Serialization.Serialization.SerializedActorPath(t.Value))).ToImmutableArray();
-        RunJournal.Write(_ctx.Run, new RunJournalEntry(_ctx.RunId, RunStateCodec.ToBytes(_machine.State), sent, trainers));
+        // Once a step's coreset is chosen its sketches are not needed again: a successor does not carry them.
+        var state = _machine.State.InProgress is { Selection: not null } inProgress
+            ? _machine.State with { InProgress = inProgress with { Sketches = ImmutableSortedDictionary<int, Sketches>.Empty } }
+            : _machine.State;
+        RunJournal.Write(_ctx.Run, new RunJournalEntry(_ctx.RunId, RunStateCodec.ToBytes(state), sent, trainers));
     }
 
     /// <summary>

@@ -20,7 +20,7 @@ public sealed record RunJournalEntry(string RunId, byte[] State, ImmutableArray<
 /// <summary>
 /// The coordinator's write-ahead journal in the run directory (shared storage, which every
 /// coordinator-role node already needs for checkpoints): written before each batch of messages
-/// leaves, so a successor on another node continues from exactly what was sent. Chosen over
+/// leaves while another coordinator-role node is up, so a successor continues from exactly what was sent. Chosen over
 /// replicating the state to a standby because it needs no second protocol and survives the loss
 /// of any node; the price is a small file write per batch (2-3 per step).
 /// <para>Written to a temporary name and renamed over the old one: a coordinator killed mid-write

@@ -117,15 +117,28 @@ public sealed record RunState(
 /// <summary>The replicas' checksum at a committed step: evidence for choosing a recovery source.</summary>
 public sealed record CommittedChecksum(long Step, ulong Checksum);
 
-/// <summary>The run state as bytes (UTF-8 JSON; floats written shortest-exact, NaN and infinities by name) and back.</summary>
+/// <summary>
+/// The run state as bytes (UTF-8 JSON; floats written shortest-exact, NaN and infinities by name;
+/// float arrays, such as the normaliser's history at a model's width, as base64 of their bytes) and back.
+/// </summary>
 public static class RunStateCodec
 {
     private static readonly JsonSerializerOptions Options = new()
     {
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new JsonStringEnumConverter() },
+        Converters = { new JsonStringEnumConverter(), new FloatArrayAsBase64() },
         IncludeFields = false,
     };
+
+    /// <summary>A float[] as base64 of its little-endian bytes: exact, and about 3x smaller and far faster than decimal text.</summary>
+    private sealed class FloatArrayAsBase64 : JsonConverter<float[]>
+    {
+        public override float[] Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(reader.GetBytesFromBase64()).ToArray();
+
+        public override void Write(Utf8JsonWriter writer, float[] value, JsonSerializerOptions options) =>
+            writer.WriteBase64StringValue(System.Runtime.InteropServices.MemoryMarshal.AsBytes(value.AsSpan()));
+    }
 
     public static byte[] ToBytes(RunState state) => JsonSerializer.SerializeToUtf8Bytes(state, Options);
 
