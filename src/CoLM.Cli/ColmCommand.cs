@@ -61,6 +61,11 @@ public static class ColmCommand
           colm bench cluster [--rounds N] [--set colm.train.steps=N] [--out FILE.md]
               Per-step time of the same run in one process (2 trainers) and on 3 node processes
               (coordinator + 2 trainer nodes over loopback TCP); reports the cluster's overhead.
+          colm bench chaos [--nodes N] [--set colm.key=value]... [--out FILE.md]
+              A long run on N (>= 4) local node processes with both roles, with faults injected in turn
+              (SIGKILL of a trainer node, SIGSTOP of one, SIGKILL of the coordinator's node during a
+              checkpoint save, two nodes killed 2 s apart), each lost node restarted to rejoin; reports
+              detection and recovery times, rejoin stalls, steps lost and the fraction of useful work.
           colm bench allreduce [--ranks 2,4] [--sizes 1,4,16,64,256] [--iterations N] [--segment-kib N] [--out FILE.md]
               TCP ring all-reduce bus bandwidth (nccl-tests' busbw) on loopback against the loopback
               TCP limit measured in the same run.
@@ -88,6 +93,7 @@ public static class ColmCommand
                 "node" => await NodeCommand.RunAsync(cl, external),
                 "launch" => await LaunchCommand.RunAsync(cl, external),
                 "bench cluster" => await ClusterOverheadBenchmark.RunAsync(cl, external),
+                "bench chaos" => await ChaosBenchmark.RunAsync(cl, external),
                 "bench allreduce" => AllReduceBenchmark.Run([.. cl.Options.SelectMany(o => o.Value.Length == 0 ? new[] { "--" + o.Key } : new[] { "--" + o.Key, o.Value })]),
                 "bench step" => StepBenchmark.Run(cl.ConfigFiles, cl.Sets),
                 "bench fidelity" => SketchFidelityBenchmark.Run(cl.ConfigFiles, cl.Sets),

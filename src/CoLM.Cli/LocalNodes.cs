@@ -4,10 +4,19 @@ using System.Net.Sockets;
 
 namespace CoLM.Cli;
 
-/// <summary>N `colm node` processes on loopback: node 0 the coordinator, the others trainers (one node does both).</summary>
+/// <summary>
+/// N `colm node` processes on loopback: node 0 the coordinator, the others trainers (one node does
+/// both), or every node with both roles (a layout whose coordinator can fail over). A node can be
+/// signalled, killed and started again on its port (a new incarnation), as a chaos run needs.
+/// </summary>
 public sealed class LocalNodes : IAsyncDisposable
 {
     private readonly List<Process> _processes = new();
+    // The last lines each node wrote, for saying why a node did what it did when output is not echoed.
+    private readonly Dictionary<int, Queue<string>> _tails = [];
+    private IReadOnlyList<string> _configFiles = [];
+    private IReadOnlyList<string> _sets = [];
+    private bool _allRoles;
 
     private LocalNodes(int[] ports) => Ports = ports;
 
@@ -17,16 +26,18 @@ public sealed class LocalNodes : IAsyncDisposable
 
     /// <param name="echo">Stream the nodes' output to this console with a [node-i] prefix (otherwise it is discarded).</param>
     /// <param name="prometheusPort">Node i serves its metrics (when the prometheus exporter is on) at this port + i: one port per process.</param>
-    public static LocalNodes Start(int n, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo, int prometheusPort = 9464)
+    /// <param name="allRoles">Every node gets both roles (coordinator and trainer).</param>
+    public static LocalNodes Start(int n, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo, int prometheusPort = 9464,
+        bool allRoles = false)
     {
-        var nodes = new LocalNodes(FreePorts(n));
+        var nodes = new LocalNodes(FreePorts(n)) { _configFiles = configFiles, _sets = sets, _allRoles = allRoles };
         try
         {
             for (int i = 0; i < n; i++)
             {
-                string roles = n == 1 ? "coordinator,trainer" : i == 0 ? "coordinator" : "trainer";
+                string roles = n == 1 || allRoles ? "coordinator,trainer" : i == 0 ? "coordinator" : "trainer";
                 string[] nodeSets = [.. sets, $"colm.telemetry.prometheus-port={prometheusPort + i}"];
-                nodes._processes.Add(StartNode(i, nodes.Ports[i], nodes.Ports[0], roles, configFiles, nodeSets, echo));
+                nodes._processes.Add(nodes.StartNode(i, nodes.Ports[i], nodes.Ports[0], roles, configFiles, nodeSets, echo));
             }
             return nodes;
         }
@@ -36,6 +47,31 @@ public sealed class LocalNodes : IAsyncDisposable
             throw;
         }
     }
+
+    public int ProcessId(int node) => _processes[node].Id;
+
+    public bool HasExited(int node) => _processes[node].HasExited;
+
+    /// <summary>SIGKILL: the process dies at once, its sockets closed by the kernel.</summary>
+    public void Kill(int node) => _processes[node].Kill(entireProcessTree: true);
+
+    /// <summary>Sends a POSIX signal (SIGSTOP 19 freezes a node, SIGCONT 18 thaws it); throws when it cannot be delivered.</summary>
+    public void Signal(int node, int signal)
+    {
+        if (SendSignal(_processes[node].Id, signal) != 0) throw new InvalidOperationException($"could not send signal {signal} to node {node}");
+    }
+
+    /// <summary>Starts node <paramref name="node"/> again on its port (after it died): a new incarnation that joins through the seed, or through another node when it was the seed.</summary>
+    public void Restart(int node, int via)
+    {
+        if (!_processes[node].HasExited) throw new InvalidOperationException($"node {node} is still running");
+        _processes[node].Dispose();
+        string roles = _allRoles ? "coordinator,trainer" : node == 0 ? "coordinator" : "trainer";
+        _processes[node] = StartNode(node, Ports[node], Ports[via], roles, _configFiles, _sets, echo: false);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     public async ValueTask DisposeAsync()
     {
@@ -60,7 +96,23 @@ public sealed class LocalNodes : IAsyncDisposable
         _processes.Clear();
     }
 
-    private static Process StartNode(int index, int port, int seedPort, string roles, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo)
+    /// <summary>The last lines node <paramref name="node"/> wrote (its current or last process).</summary>
+    public string Tail(int node)
+    {
+        lock (_tails) return _tails.TryGetValue(node, out var tail) ? string.Join("\n", tail) : "";
+    }
+
+    private void Remember(int node, string line)
+    {
+        lock (_tails)
+        {
+            if (!_tails.TryGetValue(node, out var tail)) _tails[node] = tail = new Queue<string>();
+            tail.Enqueue(line);
+            while (tail.Count > 40) tail.Dequeue();
+        }
+    }
+
+    private Process StartNode(int index, int port, int seedPort, string roles, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo)
     {
         var start = LaunchCommand.SelfStartInfo(
             ["node", "--managed", "--host", "127.0.0.1", "--port", port.ToString(), "--seed-nodes", $"127.0.0.1:{seedPort}", "--roles", roles],
@@ -70,8 +122,18 @@ public sealed class LocalNodes : IAsyncDisposable
         start.RedirectStandardError = true;
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start node {index}");
         string prefix = $"[node-{index}] ";
-        process.OutputDataReceived += (_, e) => { if (echo && e.Data is not null) Console.WriteLine(prefix + e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (echo && e.Data is not null) Console.Error.WriteLine(prefix + e.Data); };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            Remember(index, e.Data);
+            if (echo) Console.WriteLine(prefix + e.Data);
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            Remember(index, e.Data);
+            if (echo) Console.Error.WriteLine(prefix + e.Data);
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
