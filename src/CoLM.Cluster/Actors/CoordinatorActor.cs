@@ -74,6 +74,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         });
         Receive<ClusterEvent.UnreachableMember>(m => Apply(_machine.Handle(new NodeLost(m.Member.Address.ToString(), "became unreachable", m.Member.UniqueAddress.Uid))));
         Receive<ClusterEvent.MemberRemoved>(m => Apply(_machine.Handle(new NodeLost(m.Member.Address.ToString(), "left the cluster", m.Member.UniqueAddress.Uid))));
+        Receive<ClusterEvent.ReachableMember>(m =>
+        {
+            // Lost while unreachable but never downed: its trainers are alive and may be admitted again.
+            var node = m.Member.Address.ToString();
+            foreach (var (key, trainer) in _trainers)
+                if (key.Node == node && !_machine.State.Registered.Any(s => s.Key == key)) trainer.Tell(RegisterAgain.Instance);
+        });
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<ClusterEvent.CurrentClusterState>(_ => { });
     }
@@ -93,7 +100,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (_takeover is { } journal) TakeOver(journal);
         else Apply(_machine.Start());
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
-            typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.MemberRemoved));
+            typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.ReachableMember), typeof(ClusterEvent.MemberRemoved));
     }
 
     /// <summary>

@@ -41,6 +41,15 @@ public sealed record InspectReplica(long Generation, int Rank) : IClusterMessage
 /// </summary>
 public sealed record AbortGeneration(long Generation, string Reason) : IClusterMessage;
 
+/// <summary>
+/// The coordinator lost this trainer's node (unreachable) and now sees it reachable again without
+/// it having been downed: the trainer announces itself again, to be admitted like a newcomer.
+/// </summary>
+public sealed record RegisterAgain : IClusterMessage
+{
+    public static RegisterAgain Instance { get; } = new();
+}
+
 /// <summary>A coordinator that took over asks each trainer for its last reply (sent to a predecessor that may not have handled it).</summary>
 public sealed record ReplayLastReply : IClusterMessage
 {
@@ -91,10 +100,13 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
 
     protected override void PreStart()
     {
-        _context.Coordinator.Tell(new RegisterTrainer(Self, _context.Node, _localIndex, _context.DataPlane.EndpointOf(_localIndex), _context.Incarnation));
+        Register();
         // The actor's thread stays free while its replica's thread works (or hangs), so it can say what that thread is doing.
         Timers.StartPeriodicTimer("heartbeat", HeartbeatTick.Instance, _context.Settings.Cluster.HeartbeatInterval);
     }
+
+    private void Register() =>
+        _context.Coordinator.Tell(new RegisterTrainer(Self, _context.Node, _localIndex, _context.DataPlane.EndpointOf(_localIndex), _context.Incarnation));
 
     private void Heartbeat()
     {
@@ -126,6 +138,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
     {
         Receive<HeartbeatTick>(_ => Heartbeat());
         Receive<BackgroundWritten>(OnBackgroundWritten);
+        Receive<RegisterAgain>(_ => Register());
         Receive<AbortGeneration>(OnAbortGeneration);
         Receive<ReplayLastReply>(_ => Replay());
         Receive<PoolAssignment>(m => Run(m, m.Generation, m.Step, () =>
@@ -236,6 +249,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
         Receive<ReplayLastReply>(_ => Replay());
         Receive<HeartbeatTick>(_ => Heartbeat());
         Receive<BackgroundWritten>(OnBackgroundWritten);
+        Receive<RegisterAgain>(_ => Register());
         Receive<WorkDone>(m =>
         {
             _lastReply = m.Reply;

@@ -45,6 +45,7 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
         Of<InspectReplica>("inspect"),
         Of<AbortGeneration>("abort"),
         Of<ReplayLastReply>("replay"),
+        Of<RegisterAgain>("register-again"),
         Of<SaveState>("save"),
 
         // trainer -> coordinator
