@@ -170,7 +170,9 @@ public static class ChaosBenchmark
         double stall = before is { } b ? Seconds(b.At, after.At) : double.NaN;
         return fault with
         {
-            RejoinSeconds = Seconds(t0, joined.At), StallSeconds = stall, MedianStepSeconds = watch.MedianStepInterval(),
+            RejoinSeconds = Seconds(t0, joined.At),
+            StallSeconds = stall,
+            MedianStepSeconds = watch.MedianStepInterval(),
             Fault = restarts > 0 ? $"{fault.Fault} (restarted node gave up joining; started again {restarts}x)" : fault.Fault,
         };
     }
