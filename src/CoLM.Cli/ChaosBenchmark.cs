@@ -110,7 +110,7 @@ public static class ChaosBenchmark
     }
 
     private sealed record FaultResult(string Fault, double DetectedSeconds, double NextStepSeconds, double? RejoinSeconds = null,
-        double? StallSeconds = null, double? MedianStepSeconds = null);
+        double? StallSeconds = null);
 
     /// <summary>Injects a fault and waits for its `membership` row (lost) and the next committed step.</summary>
     private static async Task<FaultResult> Inject(string fault, int[] victims, Action inject, MetricsWatch watch, Task<RunResult> run, CancellationToken stop)
@@ -172,7 +172,6 @@ public static class ChaosBenchmark
         {
             RejoinSeconds = Seconds(t0, joined.At),
             StallSeconds = stall,
-            MedianStepSeconds = watch.MedianStepInterval(),
             Fault = restarts > 0 ? $"{fault.Fault} (restarted node gave up joining; started again {restarts}x)" : fault.Fault,
         };
     }

@@ -153,22 +153,17 @@ public sealed partial class RunStateMachine
         Log(RunLogLevel.Info, admitted
             ? $"{m.Trainer} joined the run; it is admitted at the next step boundary"
             : $"{m.Trainer} joined the run as a spare (colm.train.max-trainers = {_s.Train.MaxTrainersAdmitted} are training)");
-        if (State.Phase == RunPhase.AwaitingMembers && NextRanks().Length >= _s.Train.MinTrainers)
-        {
-            Emit(new CancelPhaseTimer());
-            AdmitNewcomers();
-        }
+        // Enough members again: the next generation admits them (its phase timer replaces the wait's).
+        if (State.Phase == RunPhase.AwaitingMembers && NextRanks().Length >= _s.Train.MinTrainers) StartInspection();
     }
 
     /// <summary>At a step boundary: true when newcomers are waiting, and then their admission has begun.</summary>
     private bool AdmitNewcomersAtStepBoundary()
     {
         if (NextRanks().SequenceEqual(State.Ranks)) return false;
-        AdmitNewcomers();
+        StartInspection();
         return true;
     }
-
-    private void AdmitNewcomers() => StartInspection();
 
     /// <summary>Says which nodes the next generation (<paramref name="next"/>) admits, if any.</summary>
     private void AnnounceNewcomers(ImmutableArray<TrainerSeat> next)
