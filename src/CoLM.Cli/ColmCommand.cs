@@ -55,9 +55,10 @@ public static class ColmCommand
           colm train --cluster HOST:PORT [train options]
               Submits the run to a running cluster (any member's address) and streams its progress;
               every trainer of the cluster takes part. The run directory must be on storage all nodes share.
-          colm launch --nodes N [train options]
+          colm launch --nodes N [--coordinators K] [train options]
               Starts N local node processes (node 0 coordinator, the rest trainers; N = 1 both) and
               the run on them; prefixes their output with [node-i] and stops them when the run ends.
+              K >= 3: nodes 1..K-1 also stand by as coordinators (the run survives losing node 0).
           colm bench cluster [--rounds N] [--set colm.train.steps=N] [--out FILE.md]
               Per-step time of the same run in one process (2 trainers) and on 3 node processes
               (coordinator + 2 trainer nodes over loopback TCP); reports the cluster's overhead.

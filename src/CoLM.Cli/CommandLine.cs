@@ -47,8 +47,8 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                 case "--public-host": sets.Add("colm.cluster.public-hostname=" + HoconSources.Quote(Value())); break;
                 case "--port": sets.Add("colm.cluster.port=" + Value()); break;
                 case "--devices": sets.Add("colm.cluster.devices=" + HoconSources.Quote(Value())); break;
-                // `colm train --cluster HOST:PORT`, `colm launch --nodes N`.
-                case "--cluster" or "--nodes": options[a[2..]] = Value(); break;
+                // `colm train --cluster HOST:PORT`, `colm launch --nodes N --coordinators K`.
+                case "--cluster" or "--nodes" or "--coordinators": options[a[2..]] = Value(); break;
                 // Options of `bench allreduce`.
                 case "--ranks" or "--sizes" or "--iterations" or "--segment-kib": options[a[2..]] = Value(); break;
                 // Option of `bench cluster`.

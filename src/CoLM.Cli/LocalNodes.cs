@@ -17,6 +17,7 @@ public sealed class LocalNodes : IAsyncDisposable
     private IReadOnlyList<string> _configFiles = [];
     private IReadOnlyList<string> _sets = [];
     private bool _allRoles;
+    private int _coordinators = 1;
 
     private LocalNodes(int[] ports) => Ports = ports;
 
@@ -27,15 +28,16 @@ public sealed class LocalNodes : IAsyncDisposable
     /// <param name="echo">Stream the nodes' output to this console with a [node-i] prefix (otherwise it is discarded).</param>
     /// <param name="prometheusPort">Node i serves its metrics (when the prometheus exporter is on) at this port + i: one port per process.</param>
     /// <param name="allRoles">Every node gets both roles (coordinator and trainer).</param>
+    /// <param name="coordinators">Nodes 0 to this - 1 have the coordinator role (node 0 only that one, the others train too: standbys).</param>
     public static LocalNodes Start(int n, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo, int prometheusPort = 9464,
-        bool allRoles = false)
+        bool allRoles = false, int coordinators = 1)
     {
-        var nodes = new LocalNodes(FreePorts(n)) { _configFiles = configFiles, _sets = sets, _allRoles = allRoles };
+        var nodes = new LocalNodes(FreePorts(n)) { _configFiles = configFiles, _sets = sets, _allRoles = allRoles, _coordinators = coordinators };
         try
         {
             for (int i = 0; i < n; i++)
             {
-                string roles = n == 1 || allRoles ? "coordinator,trainer" : i == 0 ? "coordinator" : "trainer";
+                string roles = nodes.RolesOf(i);
                 string[] nodeSets = [.. sets, $"colm.telemetry.prometheus-port={prometheusPort + i}"];
                 nodes._processes.Add(nodes.StartNode(i, nodes.Ports[i], nodes.Ports[0], roles, configFiles, nodeSets, echo));
             }
@@ -47,6 +49,9 @@ public sealed class LocalNodes : IAsyncDisposable
             throw;
         }
     }
+
+    private string RolesOf(int node) =>
+        Ports.Count == 1 || _allRoles ? "coordinator,trainer" : node == 0 ? "coordinator" : node < _coordinators ? "coordinator,trainer" : "trainer";
 
     public int ProcessId(int node) => _processes[node].Id;
 
@@ -66,8 +71,7 @@ public sealed class LocalNodes : IAsyncDisposable
     {
         if (!_processes[node].HasExited) throw new InvalidOperationException($"node {node} is still running");
         _processes[node].Dispose();
-        string roles = _allRoles ? "coordinator,trainer" : node == 0 ? "coordinator" : "trainer";
-        _processes[node] = StartNode(node, Ports[node], Ports[via], roles, _configFiles, _sets, echo: false);
+        _processes[node] = StartNode(node, Ports[node], Ports[via], RolesOf(node), _configFiles, _sets, echo: false);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -23,7 +23,7 @@ public sealed class TrainerReplica : IDisposable
 {
     private readonly ColmSettings _settings;
     private readonly DataMixture _data;
-    private ICollective _collective;
+    private ICollective? _collective; // null until the replica's first generation
     private readonly FaultInjector _faults;
     private readonly Device _device;
     private readonly CausalDecoder _model;
@@ -34,11 +34,22 @@ public sealed class TrainerReplica : IDisposable
     private readonly float[] _gradients;
 
     public TrainerReplica(ColmSettings settings, DataMixture data, int rank, ICollective collective, FaultInjector faults)
+        : this(settings, data, faults)
+    {
+        Rank = rank;
+        _collective = collective;
+    }
+
+    /// <summary>
+    /// A replica built before it has a rank or a generation (<see cref="JoinGeneration"/> gives it
+    /// both): a trainer builds its model while it waits to be admitted, so the peers it joins do not
+    /// wait for the build (half a second for the tiny model, far more for a real one).
+    /// </summary>
+    public TrainerReplica(ColmSettings settings, DataMixture data, FaultInjector faults)
     {
         _settings = settings;
         _data = data;
-        Rank = rank;
-        _collective = collective;
+        Rank = -1;
         _faults = faults;
         _device = CPU;
         _model = CreateModel(settings, data.Tokenizer);
@@ -50,7 +61,9 @@ public sealed class TrainerReplica : IDisposable
             eps: 1e-8, weight_decay: settings.Train.WeightDecay);
     }
 
-    /// <summary>This replica's rank in the current generation; a membership change may deal it another.</summary>
+    private ICollective Collective => _collective ?? throw new InvalidOperationException("the replica has not joined a generation yet");
+
+    /// <summary>This replica's rank in the current generation (-1 before the first); a membership change may deal it another.</summary>
     public int Rank { get; private set; }
 
     /// <summary>
@@ -191,7 +204,7 @@ public sealed class TrainerReplica : IDisposable
         // Synchronisation point: every replica blocks here until all have contributed.
         clock.Restart();
         CopyGradients(toBuffer: true);
-        Progress.Around(() => _collective.AllReduceSum(_gradients));
+        Progress.Around(() => Collective.AllReduceSum(_gradients));
         CopyGradients(toBuffer: false);
         var allReduce = clock.Elapsed;
 
@@ -324,9 +337,9 @@ public sealed class TrainerReplica : IDisposable
     {
         byte[] mine = Rank == root ? ExportState() : [];
         var length = BitConverter.GetBytes((long)mine.Length);
-        Progress.Around(() => _collective.Broadcast(length, root));
+        Progress.Around(() => Collective.Broadcast(length, root));
         var payload = Rank == root ? mine : new byte[BitConverter.ToInt64(length)];
-        Progress.Around(() => _collective.Broadcast(payload, root));
+        Progress.Around(() => Collective.Broadcast(payload, root));
         if (Rank != root) ImportState(payload, $"trainer rank {root}");
     }
 

@@ -62,6 +62,8 @@ internal static class MessageSamples
         if (type == typeof(float[])) return full ? AwkwardFloats.ToArray() : Array.Empty<float>();
         if (type == typeof(bool[])) return full ? new[] { true, false, true } : Array.Empty<bool>();
         if (type == typeof(IActorRef)) return actor;
+        // An envelope's message: a full one with every field awkward, or the smallest there is.
+        if (type == typeof(IClusterMessage)) return full ? Make(typeof(TrainAssignment), full: true, actor, salt) : RegisterAgain.Instance;
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyDictionary<,>))
         {
             var valueType = type.GetGenericArguments()[1];

@@ -147,6 +147,37 @@ public sealed class SerializationTests(ActorSystemFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public void An_envelope_inside_an_envelope_or_around_an_unknown_manifest_is_refused()
+    {
+        var serializer = Serializer;
+        var inner = serializer.ToBinary(new FromCoordinator(3, RegisterAgain.Instance));
+        Assert.IsType<RegisterAgain>(((FromCoordinator)serializer.FromBinary(inner, "from-coordinator")).Message);
+        // Written by hand (little-endian; a string is its UTF-8 length, then its bytes): the serializer never writes an envelope in an envelope.
+        var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(
+            Payload(w => { w.Write(4L); Text(w, "from-coordinator"); w.Write(3L); Text(w, "register-again"); }), "from-coordinator"));
+        Assert.Contains("an envelope inside an envelope", e.Message);
+        e = Assert.Throws<SerializationException>(() => serializer.FromBinary(Payload(w => { w.Write(4L); Text(w, "no-such-message"); }), "from-coordinator"));
+        Assert.Contains("unknown manifest 'no-such-message'", e.Message);
+    }
+
+    private static byte[] Payload(Action<BinaryWriter> fields)
+    {
+        using var bytes = new MemoryStream();
+        using (var w = new BinaryWriter(bytes))
+        {
+            w.Write(ColmMessageSerializer.LayoutVersion);
+            fields(w);
+        }
+        return bytes.ToArray();
+    }
+
+    private static void Text(BinaryWriter w, string value)
+    {
+        w.Write(global::System.Text.Encoding.UTF8.GetByteCount(value));
+        w.Write(global::System.Text.Encoding.UTF8.GetBytes(value));
+    }
+
+    [Fact]
     public void A_cluster_message_missing_from_the_table_is_refused_by_name()
     {
         var serializer = Serializer;

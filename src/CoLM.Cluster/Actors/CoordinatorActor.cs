@@ -28,6 +28,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<TrainerKey, IActorRef> _trainers = [];
     // Set when this coordinator continues a run whose coordinator's node was lost.
     private readonly RunJournalEntry? _takeover;
+    // 0 for the run's first coordinator, one more for each that took over; every message to a trainer carries it.
+    private readonly long _epoch;
+    private bool _superseded;
 
     public CoordinatorActor(CoordinatorContext ctx)
     {
@@ -36,7 +39,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             var definition = new RunDefinition(ctx.Settings, ctx.Data, ctx.Run.Path, ctx.Run.CheckpointsPath, ctx.ResumeFrom,
                 TrainerReplica.SketchWidth(ctx.Settings));
-            _takeover = ctx.RunId.Length > 0 ? RunJournal.Read(ctx.Run, ctx.RunId) : null;
+            _takeover = ctx.RunId.Length > 0 ? ClaimTakeover(ctx) : null;
+            _epoch = _takeover is { } previous ? previous.Epoch + 1 : 0;
             var state = _takeover is { } journal ? RunStateCodec.FromBytes(journal.State) : RunStateMachine.Begin(definition);
             _machine = new RunStateMachine(definition, state);
             _checkpoints = new CheckpointStore(ctx.Run, ctx.Settings.Train.KeepCheckpoints);
@@ -79,7 +83,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             // Lost while unreachable but never downed: its trainers are alive and may be admitted again.
             var node = m.Member.Address.ToString();
             foreach (var (key, trainer) in _trainers)
-                if (key.Node == node && !_machine.State.Registered.Any(s => s.Key == key)) trainer.Tell(RegisterAgain.Instance);
+                if (key.Node == node && !_machine.State.Registered.Any(s => s.Key == key)) Send(trainer, RegisterAgain.Instance);
         });
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<ClusterEvent.CurrentClusterState>(_ => { });
@@ -94,6 +98,20 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     public static Props Props(CoordinatorContext ctx) => Akka.Actor.Props.Create(() => new CoordinatorActor(ctx));
+
+    /// <summary>
+    /// The journal of this submission, when a predecessor wrote one: claims the next epoch first
+    /// and reads the journal after, so the entry read is the last one the predecessor acted on
+    /// (<see cref="RunJournal"/> says why).
+    /// </summary>
+    private static RunJournalEntry? ClaimTakeover(CoordinatorContext ctx)
+    {
+        if (RunJournal.Read(ctx.Run, ctx.RunId) is not { } seen) return null;
+        RunJournal.Claim(ctx.Run, ctx.RunId, seen.Epoch + 1);
+        return RunJournal.Read(ctx.Run, ctx.RunId);
+    }
+
+    private void Send(IActorRef trainer, IClusterMessage message) => trainer.Tell(new FromCoordinator(_epoch, message));
 
     protected override void PreStart()
     {
@@ -112,7 +130,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void TakeOver(RunJournalEntry journal)
     {
         var state = _machine.State;
-        string notice = $"coordinator taking over the run on {Akka.Cluster.Cluster.Get(Context.System).SelfAddress}: step {state.Step} committed, " +
+        string notice = $"coordinator taking over the run on {Akka.Cluster.Cluster.Get(Context.System).SelfAddress} (epoch {_epoch}): step {state.Step} committed, " +
                         $"{state.Phase} of step {state.Step + 1}, generation {state.Generation}";
         _log.Warning(notice);
         _recorder.Record(new Noticed(notice));
@@ -127,9 +145,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         foreach (var m in journal.LastSent)
         {
             if (_trainers.TryGetValue(new TrainerKey(m.Node, m.LocalIndex), out var trainer))
-                trainer.Tell(Context.System.Serialization.Deserialize(m.Bytes, m.SerializerId, m.Manifest));
+                Send(trainer, (IClusterMessage)Context.System.Serialization.Deserialize(m.Bytes, m.SerializerId, m.Manifest));
         }
-        foreach (var trainer in _trainers.Values) trainer.Tell(ReplayLastReply.Instance);
+        foreach (var trainer in _trainers.Values) Send(trainer, ReplayLastReply.Instance);
         // A node removed before this coordinator started sends no event: compare with the members now.
         var members = Akka.Cluster.Cluster.Get(Context.System).State.Members
             .Where(m => m.Status is MemberStatus.Up or MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Leaving)
@@ -190,11 +208,23 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
                     break;
             }
         }
-        if (sends.Count == 0) return;
+        if (sends.Count == 0 || _superseded) return;
         // Write-ahead: what is about to be sent is on shared storage first, so a coordinator that
         // takes over after this one's node is lost continues from exactly here.
-        if (_ctx.RunId.Length > 0 && HasStandby()) Journal(sends);
-        foreach (var m in sends) _trainers[m.Trainer].Tell(m.Message);
+        if (_ctx.RunId.Length > 0 && HasStandby())
+        {
+            Journal(sends);
+            if (RunJournal.IsSuperseded(_ctx.Run, _ctx.RunId, _epoch))
+            {
+                // Taken over while cut off (frozen, partitioned): the successor goes on; this one must not send another word.
+                _superseded = true;
+                _log.Error($"coordinator of epoch {_epoch} on {Akka.Cluster.Cluster.Get(Context.System).SelfAddress}: a coordinator of a newer epoch " +
+                           "has taken the run over; this one stops sending");
+                Context.Stop(Self);
+                return;
+            }
+        }
+        foreach (var m in sends) Send(_trainers[m.Trainer], m.Message);
     }
 
     /// <summary>
@@ -223,7 +253,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         var state = _machine.State.InProgress is { Selection: not null } inProgress
             ? _machine.State with { InProgress = inProgress with { Sketches = ImmutableSortedDictionary<int, Sketches>.Empty } }
             : _machine.State;
-        RunJournal.Write(_ctx.Run, new RunJournalEntry(_ctx.RunId, RunStateCodec.ToBytes(state), sent, trainers));
+        RunJournal.Write(_ctx.Run, new RunJournalEntry(_ctx.RunId, _epoch, RunStateCodec.ToBytes(state), sent, trainers));
     }
 
     /// <summary>

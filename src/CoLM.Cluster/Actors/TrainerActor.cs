@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using Akka.Event;
 using CoLM.Cluster.Runs;
 using CoLM.Collectives;
 using CoLM.Data;
@@ -9,7 +10,16 @@ using CoLM.Training.Settings;
 namespace CoLM.Cluster.Actors;
 
 // ---- Protocol: coordinator -> trainer. Every message carries the generation (bumped on each
-// recovery) and the step, so a late message from an abandoned attempt is dropped, never applied.
+// recovery) and the step, so a late message from an abandoned attempt is dropped, never applied;
+// and travels inside a FromCoordinator envelope with the coordinator's epoch.
+
+/// <summary>
+/// Every message a coordinator sends a trainer, with the coordinator's epoch (0 for the run's
+/// first coordinator, one more for each that took over). A trainer refuses a message from an
+/// epoch older than one it has seen: a coordinator that was taken over from but still runs
+/// (frozen, cut off) can never have a trainer do work its successor also hands out.
+/// </summary>
+public sealed record FromCoordinator(long Epoch, IClusterMessage Message) : IClusterMessage;
 
 /// <summary>Compute what the selection method needs about these pool examples (COLM.md step 4).</summary>
 public sealed record PoolAssignment(long Generation, long Step, ImmutableArray<int> Ids, SketchKind Kind, long ProbeSeed, int Probes) : IClusterMessage;
@@ -75,11 +85,13 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
     private readonly int _localIndex;
     private int _rank = -1;             // dealt out by the coordinator with each Synchronise
     private long _generation = -1;      // the generation of the last Synchronise
+    private long _epoch;                // the newest coordinator epoch seen (FromCoordinator)
     private (Type Kind, long Generation, long Step)? _lastRequest;
     private object? _lastReply;         // the answer to _lastRequest, once sent
     private long? _busySince;           // when the work in progress started (a timestamp)
     private Task _writing = Task.CompletedTask; // background checkpoint writes, chained; touched only on the replica thread
     private TrainerReplica? _replica;
+    private Task<TrainerReplica>? _building; // the replica being built ahead of the first Synchronise
     private ReplicaThread? _thread;
 
     public TrainerActor(TrainerContext context, int localIndex)
@@ -100,9 +112,32 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
 
     protected override void PreStart()
     {
-        Register();
-        // The actor's thread stays free while its replica's thread works (or hangs), so it can say what that thread is doing.
-        Timers.StartPeriodicTimer("heartbeat", HeartbeatTick.Instance, _context.Settings.Cluster.HeartbeatInterval);
+        BuildReplicaAhead();
+        // Registered once built (or once the build failed, which the first Synchronise reports), so it is admitted ready to go.
+        _building!.ContinueWith(_ => ReplicaBuilt.Instance, TaskScheduler.Default).PipeTo(Self);
+        StartHeartbeat();
+    }
+
+    // The actor's thread stays free while its replica's thread works (or hangs), so it can say what that thread is doing.
+    private void StartHeartbeat() => Timers.StartPeriodicTimer("heartbeat", HeartbeatTick.Instance, _context.Settings.Cluster.HeartbeatInterval);
+
+    /// <summary>
+    /// Builds the model on the replica thread before this trainer registers: a trainer joining a
+    /// running run would otherwise make its peers wait, in the first broadcast, for as long as the
+    /// build takes (0.5 s for the tiny model of the tests, far more for a real one). The thread runs one task at a time in
+    /// order, so the build is done before any Synchronise runs; a failed build surfaces there.
+    /// </summary>
+    private void BuildReplicaAhead()
+    {
+        _thread ??= new ReplicaThread($"trainer-{_localIndex}");
+        _building = _thread.Run(() =>
+        {
+            // libtorch's OpenMP thread count is a per-thread setting (only the main thread's is
+            // inherited), and a node agent is not on the main thread: the replica thread, which
+            // runs every libtorch call of this trainer, sets its own.
+            TorchSharp.torch.set_num_threads(_context.TorchThreads);
+            return new TrainerReplica(_context.Settings, _context.Data, _context.Faults);
+        });
     }
 
     private void Register() =>
@@ -122,6 +157,8 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
         // Peers may be blocked in an all-reduce waiting for this rank: wake them, then ask the
         // coordinator to resynchronise everyone and retry the step.
         _context.DataPlane.Abort(_localIndex, $"trainer {_localIndex} on {_context.Node} restarted after: {reason.Message}");
+        BuildReplicaAhead();
+        StartHeartbeat();
         _context.Coordinator.Tell(new TrainerRestarted(Self, _context.Node, _localIndex, reason.Message));
     }
 
@@ -130,6 +167,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
         // Disposing the thread lets work already queued finish before the replica goes.
         _thread?.Dispose();
         _thread = null;
+        _replica ??= _building is { IsCompletedSuccessfully: true } built ? built.Result : null;
         _replica?.Dispose();
         _replica = null;
     }
@@ -139,6 +177,7 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
         Receive<HeartbeatTick>(_ => Heartbeat());
         Receive<BackgroundWritten>(OnBackgroundWritten);
         Receive<RegisterAgain>(_ => Register());
+        Receive<ReplicaBuilt>(_ => Register());
         Receive<AbortGeneration>(OnAbortGeneration);
         Receive<ReplayLastReply>(_ => Replay());
         Receive<PoolAssignment>(m => Run(m, m.Generation, m.Step, () =>
@@ -228,18 +267,8 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
     {
         var collective = _context.DataPlane.Join(_localIndex, m.Rank, m.Generation, m.Peers);
         _rank = m.Rank;
-        if (_replica is null)
-        {
-            // libtorch's OpenMP thread count is a per-thread setting (only the main thread's
-            // is inherited), and a node agent is not on the main thread: the replica thread,
-            // which runs every libtorch call of this trainer, sets its own.
-            TorchSharp.torch.set_num_threads(_context.TorchThreads);
-            _replica = new TrainerReplica(_context.Settings, _context.Data, _rank, collective, _context.Faults);
-        }
-        else
-        {
-            _replica.JoinGeneration(collective);
-        }
+        _replica ??= (_building ?? throw new InvalidOperationException("the replica was never built")).GetAwaiter().GetResult();
+        _replica.JoinGeneration(collective);
     }
 
     private void Busy()
@@ -272,6 +301,27 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
             BecomeIdle();
         });
         ReceiveAny(_ => Stash.Stash());
+    }
+
+    /// <summary>
+    /// Opens a coordinator's envelope: a message from an older epoch than one seen is refused
+    /// (its coordinator was taken over from); the rest is handled as if sent bare, stash included
+    /// (a stashed envelope is checked again when unstashed).
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is FromCoordinator envelope)
+        {
+            if (envelope.Epoch < _epoch)
+            {
+                Context.GetLogger().Warning("trainer {0} on {1}: refused {2} from a coordinator of epoch {3}, taken over by epoch {4}",
+                    _localIndex, _context.Node, envelope.Message.GetType().Name, envelope.Epoch, _epoch);
+                return true;
+            }
+            _epoch = envelope.Epoch;
+            message = envelope.Message;
+        }
+        return base.AroundReceive(receive, message);
     }
 
     /// <summary>A coordinator that took over asks for the reply its predecessor may have received and lost.</summary>
@@ -319,6 +369,11 @@ public sealed class TrainerActor : ReceiveActor, IWithUnboundedStash, IWithTimer
     private sealed record WorkDone(object Reply);
 
     private sealed record BackgroundWritten(StateSaved Saved, Exception? Error);
+
+    private sealed record ReplicaBuilt
+    {
+        public static ReplicaBuilt Instance { get; } = new();
+    }
 
     private sealed record HeartbeatTick
     {

@@ -37,7 +37,8 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
     /// </summary>
     private static readonly Entry[] Table =
     [
-        // coordinator -> trainer
+        // coordinator -> trainer, each inside a FromCoordinator
+        Of<FromCoordinator>("from-coordinator"),
         Of<PoolAssignment>("pool"),
         Of<TrainAssignment>("train"),
         Of<EvalAssignment>("eval"),
@@ -138,6 +139,23 @@ public sealed class ColmMessageSerializer : SerializerWithStringManifest
             ? entry
             : throw new SerializationException(
                 $"{o.GetType().FullName} has no entry in {nameof(ColmMessageSerializer)}'s table; every {nameof(IClusterMessage)} needs one");
+    }
+
+    // ---- A message inside another (an envelope's): its manifest, then its fields in place.
+
+    internal void WriteEnclosed(PayloadWriter writer, object message, string field)
+    {
+        var entry = Find(message);
+        writer.WriteString(entry.Manifest, field + " manifest");
+        entry.Layout.Write(this, writer, message, field + ".");
+    }
+
+    internal object ReadEnclosed(PayloadReader reader, string field)
+    {
+        string manifest = reader.ReadString(field + " manifest");
+        if (!ByManifest.TryGetValue(manifest, out var entry)) throw new MalformedPayloadException($"{field}: unknown manifest '{manifest}'");
+        if (entry.Type == typeof(FromCoordinator)) throw new MalformedPayloadException($"{field}: an envelope inside an envelope");
+        return entry.Layout.Read(this, reader, field + ".");
     }
 
     // ---- Actor refs travel as their full path (with this node's address and the actor's uid)

@@ -105,6 +105,9 @@ internal sealed record FieldCodec(
                 v => 4 + (((ImmutableArray<string>)v!).IsDefault ? 0 : ((ImmutableArray<string>)v!).Sum(s => 4 + 3L * (s?.Length ?? 0))));
         if (type == typeof(float[])) return new((_, w, v, _) => w.WriteFloats((float[]?)v), (_, r, f) => r.ReadFloats(f), v => Block(((float[]?)v)?.Length ?? 0));
         if (type == typeof(bool[])) return new((_, w, v, _) => w.WriteBools((bool[]?)v), (_, r, f) => r.ReadBools(f), v => 4 + (((bool[]?)v)?.Length ?? 0));
+        if (type == typeof(Actors.IClusterMessage))
+            return new((s, w, v, f) => s.WriteEnclosed(w, v ?? throw new ArgumentNullException(f, $"{f} is null but is not optional"), f),
+                (s, r, f) => s.ReadEnclosed(r, f), v => v is null ? 0 : 64 + MessageLayout.Of(v.GetType()).SizeHint(v));
         if (type == typeof(IActorRef))
             return new((s, w, v, _) => s.WriteActorRef(w, (IActorRef?)v), (s, r, f) => s.ReadActorRef(r, f), _ => 128);
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyDictionary<,>) && type.GetGenericArguments()[0] == typeof(string))
