@@ -48,6 +48,10 @@ public static class ColmCommand
               (||g_coreset - g_pool|| / ||g_pool||) and with the held-out loss's gradient (cosine):
               matching.md and matching.csv in DIR (default runs/matching).
 
+          colm dashboard RUN_DIR [--set colm.telemetry.http-port=N]
+              Serves the live dashboard page of one run directory (finished, failed or running) at
+              http://127.0.0.1:9464/ until Ctrl-C. Every colm process serves it too, for its own runs.
+
           colm node [--seed-nodes HOST:PORT,...] [--roles coordinator,trainer] [--host ADDR] [--public-host NAME]
                     [--port N] [--devices cpu:N|auto] [--config FILE.conf]... [--set colm.key=value]...
               Starts one cluster member that waits for runs (Ctrl-C or SIGTERM leaves the cluster).
@@ -85,7 +89,7 @@ public static class ColmCommand
                 Console.WriteLine(Usage);
                 return cl.Help ? Ok : BadInput;
             }
-            if (cl.Arguments.Count > 0 && cl.Verb != "data inspect")
+            if (cl.Arguments.Count > 0 && cl.Verb is not ("data inspect" or "dashboard"))
                 throw new UsageException($"unexpected argument '{cl.Arguments[0]}' for '{cl.Verb}'");
             return cl.Verb switch
             {
@@ -101,6 +105,7 @@ public static class ColmCommand
                 "bench quality" => await QualityBenchmark.RunAsync(cl, external),
                 "bench matching" => await MatchingBenchmark.RunAsync(cl, external),
                 "data inspect" => DataInspectCommand.Run(cl),
+                "dashboard" => await DashboardCommand.RunAsync(cl, external),
                 "eval" => EvalCommand.Run(cl),
                 "export" => ExportCommand.Run(cl),
                 "pretrain" => PretrainCommand.Run(cl, external),

@@ -67,7 +67,7 @@ public sealed record CommandLine(string Verb, IReadOnlyList<string> ConfigFiles,
                     break;
             }
         }
-        // `bench` and `data` take a sub-command; whatever follows the verb is an argument (a file).
+        // `bench` and `data` take a sub-command; whatever follows the verb is an argument (a file, a run directory).
         int verbWords = verb.Count > 0 && verb[0] is "bench" or "data" ? Math.Min(2, verb.Count) : Math.Min(1, verb.Count);
         return new CommandLine(string.Join(' ', verb.Take(verbWords)), configs, sets, resume, quiet, help, options, verb.Skip(verbWords).ToArray());
     }

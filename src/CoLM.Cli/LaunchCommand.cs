@@ -25,7 +25,7 @@ public static class LaunchCommand
                                      "two other coordinator-role nodes remain (hocon/akka.conf); use 1, or 3 or more");
         // Validates the layers (unknown keys, bad values) before any process starts.
         var settings = Cluster.Configuration.SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, cl.Sets));
-        await using var nodes = LocalNodes.Start(n, cl.ConfigFiles, cl.Sets, echo: true, settings.Telemetry.PrometheusPort, coordinators: coordinators);
+        await using var nodes = LocalNodes.Start(n, cl.ConfigFiles, cl.Sets, echo: true, settings.Telemetry.HttpPort, coordinators: coordinators);
         if (!cl.Quiet)
             Console.WriteLine($"colm launch: {n} node(s) on 127.0.0.1 ports {string.Join(", ", nodes.Ports)}; seed {nodes.Seed}" +
                               (coordinators > 1 ? $"; coordinator role on nodes 0-{coordinators - 1}" : ""));

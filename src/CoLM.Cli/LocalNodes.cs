@@ -26,10 +26,10 @@ public sealed class LocalNodes : IAsyncDisposable
     public string Seed => $"127.0.0.1:{Ports[0]}";
 
     /// <param name="echo">Stream the nodes' output to this console with a [node-i] prefix (otherwise it is discarded).</param>
-    /// <param name="prometheusPort">Node i serves its metrics (when the prometheus exporter is on) at this port + i: one port per process.</param>
+    /// <param name="httpPort">Node i serves its metrics (when the prometheus exporter is on) at this port + i: one port per process.</param>
     /// <param name="allRoles">Every node gets both roles (coordinator and trainer).</param>
     /// <param name="coordinators">Nodes 0 to this - 1 have the coordinator role (node 0 only that one, the others train too: standbys).</param>
-    public static LocalNodes Start(int n, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo, int prometheusPort = 9464,
+    public static LocalNodes Start(int n, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo, int httpPort = 9464,
         bool allRoles = false, int coordinators = 1)
     {
         var nodes = new LocalNodes(FreePorts(n)) { _configFiles = configFiles, _sets = sets, _allRoles = allRoles, _coordinators = coordinators };
@@ -38,7 +38,7 @@ public sealed class LocalNodes : IAsyncDisposable
             for (int i = 0; i < n; i++)
             {
                 string roles = nodes.RolesOf(i);
-                string[] nodeSets = [.. sets, $"colm.telemetry.prometheus-port={prometheusPort + i}"];
+                string[] nodeSets = [.. sets, $"colm.telemetry.http-port={httpPort + i}"];
                 nodes._processes.Add(nodes.StartNode(i, nodes.Ports[i], nodes.Ports[0], roles, configFiles, nodeSets, echo));
             }
             return nodes;

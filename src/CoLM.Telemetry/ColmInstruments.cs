@@ -45,6 +45,8 @@ public sealed class ColmInstruments : IDisposable
     private readonly ConcurrentDictionary<string, double> _evalAccuracy = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, double> _evalLoss = new(StringComparer.Ordinal);
     private long _lastStep = -1;
+    private const long NoLoss = long.MinValue;
+    private long _lastLoss = NoLoss; // the latest step's loss, as its bits (read by the gauge on another thread)
 
     public ColmInstruments(string runId)
     {
@@ -52,7 +54,6 @@ public sealed class ColmInstruments : IDisposable
         RunId = runId;
         _meter = new Meter(new MeterOptions(ColmTelemetry.MeterName)
         {
-            Tags = [new KeyValuePair<string, object?>("run", runId)],
         });
 
         _trainLoss = _meter.CreateHistogram("colm.train.loss", "{nats}",
@@ -88,36 +89,42 @@ public sealed class ColmInstruments : IDisposable
             "Loss of the latest evaluation (tag source).");
         _meter.CreateObservableGauge<long>("colm.train.step", ReadLastStep, "{steps}",
             "Index of the latest completed step.");
-        _meter.CreateObservableGauge<long>("colm.memory.peak", PeakMemory.PeakBytes, "By",
+        _meter.CreateObservableGauge("colm.memory.peak", () => new Measurement<long>(PeakMemory.PeakBytes(), Run), "By",
             "Peak resident memory of this process (VmHWM).");
+        _meter.CreateObservableGauge("colm.train.loss.latest", ReadLastLoss, "{nats}",
+            "Loss of the latest step (the histogram colm.train.loss has every step's; its sum / count is the mean since the start).");
     }
 
     public string RunId { get; }
 
+    // Every measurement carries the run's id as the label "run" (a meter-level tag would reach Prometheus as otel_scope_run).
+    private KeyValuePair<string, object?> Run => new("run", RunId);
+
     /// <summary>A step finished: its mean loss, wall time and the number of examples trained on.</summary>
     public void OnStepCompleted(long step, double loss, TimeSpan duration, int samples)
     {
-        _trainLoss.Record(loss);
-        _stepDuration.Record(duration.TotalSeconds);
-        _trainSamples.Add(samples);
+        _trainLoss.Record(loss, Run);
+        _stepDuration.Record(duration.TotalSeconds, Run);
+        _trainSamples.Add(samples, Run);
         Interlocked.Exchange(ref _lastStep, step);
+        Interlocked.Exchange(ref _lastLoss, BitConverter.DoubleToInt64Bits(loss));
     }
 
     /// <summary>One phase of a step finished; <paramref name="phase"/> is one of the Phase* constants.</summary>
     public void OnPhase(string phase, TimeSpan duration) =>
-        _phaseDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("phase", phase));
+        _phaseDuration.Record(duration.TotalSeconds, Run, new KeyValuePair<string, object?>("phase", phase));
 
     /// <summary>Selection chose <paramref name="count"/> examples from <paramref name="source"/>.</summary>
     public void OnSelected(string source, int count) =>
-        _selected.Add(count, new KeyValuePair<string, object?>("source", source));
+        _selected.Add(count, Run, new KeyValuePair<string, object?>("source", source));
 
     /// <summary>Selection skipped <paramref name="count"/> degenerate sketch features.</summary>
-    public void OnDegenerateFeatures(int count) => _degenerateFeatures.Add(count);
+    public void OnDegenerateFeatures(int count) => _degenerateFeatures.Add(count, Run);
 
     /// <summary>Selection left <paramref name="count"/> small-source examples out to keep the large sources' reserve.</summary>
     public void OnSmallSourcesCapped(int count)
     {
-        if (count > 0) _smallCappedSteps.Add(1);
+        if (count > 0) _smallCappedSteps.Add(1, Run);
     }
 
     /// <summary>An evaluation of <paramref name="source"/> finished; the gauges report these until the next one.</summary>
@@ -129,16 +136,16 @@ public sealed class ColmInstruments : IDisposable
 
     /// <summary>The supervisor restarted the trainer of <paramref name="rank"/>.</summary>
     public void OnTrainerRestarted(int rank) =>
-        _trainerRestarts.Add(1, new KeyValuePair<string, object?>("rank", rank));
+        _trainerRestarts.Add(1, Run, new KeyValuePair<string, object?>("rank", rank));
 
     /// <summary>The replicas hold the committed step again after a restart; <paramref name="source"/> is "replica" or "checkpoint".</summary>
     public void OnRecovered(TimeSpan duration, string source) =>
-        _recoveryDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("source", source));
+        _recoveryDuration.Record(duration.TotalSeconds, Run, new KeyValuePair<string, object?>("source", source));
 
     /// <summary>Trainers were lost or admitted (<paramref name="change"/>); <paramref name="trainers"/> remain in the run.</summary>
     public void OnMembershipChanged(string change, int trainers)
     {
-        _membershipChanges.Add(1, new KeyValuePair<string, object?>("change", change));
+        _membershipChanges.Add(1, Run, new KeyValuePair<string, object?>("change", change));
         Interlocked.Exchange(ref _trainers, trainers);
     }
 
@@ -147,19 +154,25 @@ public sealed class ColmInstruments : IDisposable
     private IEnumerable<Measurement<long>> ReadTrainers()
     {
         long trainers = Interlocked.Read(ref _trainers);
-        if (trainers >= 0) yield return new Measurement<long>(trainers);
+        if (trainers >= 0) yield return new Measurement<long>(trainers, Run);
     }
 
-    private static IEnumerable<Measurement<double>> ReadLast(ConcurrentDictionary<string, double> lastBySource)
+    private IEnumerable<Measurement<double>> ReadLast(ConcurrentDictionary<string, double> lastBySource)
     {
         foreach (var (source, value) in lastBySource)
-            yield return new Measurement<double>(value, new KeyValuePair<string, object?>("source", source));
+            yield return new Measurement<double>(value, Run, new KeyValuePair<string, object?>("source", source));
+    }
+
+    private IEnumerable<Measurement<double>> ReadLastLoss()
+    {
+        long bits = Interlocked.Read(ref _lastLoss);
+        if (bits != NoLoss) yield return new Measurement<double>(BitConverter.Int64BitsToDouble(bits), Run);
     }
 
     private IEnumerable<Measurement<long>> ReadLastStep()
     {
         long step = Interlocked.Read(ref _lastStep);
         if (step >= 0)
-            yield return new Measurement<long>(step);
+            yield return new Measurement<long>(step, Run);
     }
 }

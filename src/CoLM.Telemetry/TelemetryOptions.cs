@@ -3,29 +3,18 @@ namespace CoLM.Telemetry;
 /// <summary>
 /// Where telemetry goes. <paramref name="Exporter"/>: "none" (nothing is collected), or one or more
 /// of "console" (the OpenTelemetry console exporters), "file" (JSON lines appended to
-/// <paramref name="FilePath"/>) and "prometheus" (metrics served in the Prometheus text format at
-/// http://<paramref name="PrometheusHost"/>:<paramref name="PrometheusPort"/>/metrics), separated by
-/// commas, e.g. "file,prometheus".
+/// <paramref name="FilePath"/>) and "prometheus" (metrics in the Prometheus text format at /metrics
+/// of the process's HTTP host, <see cref="Http.NodeHttpHost"/>), separated by commas, e.g. "file,prometheus".
 /// <paramref name="MetricInterval"/>: how often metrics are pushed to the console and file
 /// exporters (Prometheus pulls: each scrape collects); spans are exported in batches and everything
 /// is flushed when the pipeline is disposed.
-/// <paramref name="PrometheusHost"/>: the address the endpoint listens on; "0.0.0.0", "*" or "+"
-/// listen on every interface and answer whatever host name the scraper used (containers).
 /// </summary>
-public sealed record TelemetryOptions(
-    string Exporter,
-    string FilePath,
-    TimeSpan MetricInterval,
-    string PrometheusHost = TelemetryOptions.DefaultPrometheusHost,
-    int PrometheusPort = TelemetryOptions.DefaultPrometheusPort)
+public sealed record TelemetryOptions(string Exporter, string FilePath, TimeSpan MetricInterval)
 {
     public const string NoneExporter = "none";
     public const string ConsoleExporter = "console";
     public const string FileExporter = "file";
     public const string PrometheusExporter = "prometheus";
-
-    public const string DefaultPrometheusHost = "127.0.0.1";
-    public const int DefaultPrometheusPort = 9464;
 
     /// <summary>The path Prometheus scrapes.</summary>
     public const string PrometheusPath = "/metrics";

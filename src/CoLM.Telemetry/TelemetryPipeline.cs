@@ -7,32 +7,30 @@ namespace CoLM.Telemetry;
 /// <summary>
 /// The process's OpenTelemetry providers: a MeterProvider listening to <see cref="ColmTelemetry.MeterName"/>
 /// and a TracerProvider listening to <see cref="ColmTelemetry.ActivitySourceName"/>, exporting as
-/// <see cref="TelemetryOptions"/> says (one or more of console, file, prometheus). Start one per
-/// process at startup (the prometheus exporter holds a port); Dispose at shutdown flushes the last
-/// spans and a final metric collection before closing the output.
+/// <see cref="TelemetryOptions"/> says (one or more of console, file, prometheus). The prometheus
+/// exporter is OpenTelemetry's ASP.NET Core one: it collects on each scrape of /metrics, which the
+/// process's <see cref="Http.NodeHttpHost"/> serves from <see cref="Meters"/>. Dispose at shutdown
+/// flushes the last spans and a final metric collection before closing the output.
 /// </summary>
 public sealed class TelemetryPipeline : IDisposable
 {
     private readonly MeterProvider? _meterProvider;
     private readonly TracerProvider? _tracerProvider;
     private readonly JsonLinesFile? _file;
-    private readonly PrometheusEndpoint? _prometheus;
     private bool _disposed;
 
-    private TelemetryPipeline(MeterProvider? meterProvider, TracerProvider? tracerProvider, JsonLinesFile? file,
-        PrometheusEndpoint? prometheus = null)
+    private TelemetryPipeline(MeterProvider? meterProvider, TracerProvider? tracerProvider, JsonLinesFile? file, bool servesPrometheus = false)
     {
         _meterProvider = meterProvider;
         _tracerProvider = tracerProvider;
         _file = file;
-        _prometheus = prometheus;
+        Meters = servesPrometheus ? meterProvider : null;
     }
 
-    /// <summary>The scrape URL of the prometheus exporter, or null when it is not enabled.</summary>
-    public string? PrometheusUrl => _prometheus?.Url;
+    /// <summary>The meter provider whose Prometheus exporter /metrics serves, or null when the prometheus exporter is not on.</summary>
+    public MeterProvider? Meters { get; }
 
-    /// <exception cref="ArgumentException">Unknown exporter, missing file path, a non-positive interval, or a bad Prometheus port.</exception>
-    /// <exception cref="InvalidOperationException">The Prometheus endpoint could not listen (port in use, address not local).</exception>
+    /// <exception cref="ArgumentException">Unknown exporter, missing file path, or a non-positive interval.</exception>
     public static TelemetryPipeline Start(TelemetryOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -44,11 +42,7 @@ public sealed class TelemetryPipeline : IDisposable
         int intervalMs = pushes ? ExportIntervalMilliseconds(options) : 0;
         if (exporters.Contains(TelemetryOptions.FileExporter) && string.IsNullOrWhiteSpace(options.FilePath))
             throw new ArgumentException("The file telemetry exporter needs a file path.", nameof(options));
-        if (exporters.Contains(TelemetryOptions.PrometheusExporter))
-            ValidatePrometheus(options);
-
         JsonLinesFile? file = null;
-        PrometheusEndpoint? prometheus = null;
         MeterProvider? meterProvider = null;
         try
         {
@@ -71,18 +65,16 @@ public sealed class TelemetryPipeline : IDisposable
                         traces.AddProcessor(new BatchActivityExportProcessor(new JsonLinesSpanExporter(file)));
                         break;
                     case TelemetryOptions.PrometheusExporter:
-                        prometheus = new PrometheusEndpoint(options.PrometheusHost, options.PrometheusPort);
-                        meters.AddReader(prometheus.Reader);
+                        meters.AddPrometheusExporter(o => o.ScrapeEndpointPath = TelemetryOptions.PrometheusPath);
                         break;
                 }
             }
             meterProvider = meters.Build();
             var tracerProvider = traces?.Build();
-            return new TelemetryPipeline(meterProvider, tracerProvider, file, prometheus);
+            return new TelemetryPipeline(meterProvider, tracerProvider, file, exporters.Contains(TelemetryOptions.PrometheusExporter));
         }
         catch
         {
-            prometheus?.Dispose();
             meterProvider?.Dispose();
             file?.Dispose();
             throw;
@@ -94,21 +86,10 @@ public sealed class TelemetryPipeline : IDisposable
         if (_disposed)
             return;
         _disposed = true;
-        // The endpoint stops answering first; then the providers, whose shutdown exports what is
-        // still buffered into the file that is closed last.
-        _prometheus?.Dispose();
+        // The providers' shutdown exports what is still buffered into the file that is closed last.
         _tracerProvider?.Dispose();
         _meterProvider?.Dispose();
         _file?.Dispose();
-    }
-
-    private static void ValidatePrometheus(TelemetryOptions options)
-    {
-        if (options.PrometheusPort is < 1 or > 65535)
-            throw new ArgumentException(
-                $"Prometheus port must be between 1 and 65535, got {options.PrometheusPort}.", nameof(options));
-        if (string.IsNullOrWhiteSpace(options.PrometheusHost))
-            throw new ArgumentException("The prometheus telemetry exporter needs a host (e.g. 127.0.0.1 or 0.0.0.0).", nameof(options));
     }
 
     private static int ExportIntervalMilliseconds(TelemetryOptions options)

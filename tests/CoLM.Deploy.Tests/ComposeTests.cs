@@ -14,7 +14,7 @@ public sealed class ComposeTests
     private static IReadOnlyList<string> NodeServices() =>
         Services.Keys.Where(s => Service(s).TryGetValue("command", out var c) && c is List<object?> l && (string?)l[0] == "node").ToList();
 
-    private static int MetricsPort() => HoconSources.Defaults().GetInt("colm.telemetry.prometheus-port");
+    private static int MetricsPort() => HoconSources.Defaults().GetInt("colm.telemetry.http-port");
 
     [Fact]
     public void Every_yaml_file_under_deploy_parses()

@@ -75,10 +75,10 @@ public sealed class DockerfileTests
         var instructions = Instructions(dockerfile);
         var exposed = instructions.Where(i => i.StartsWith("EXPOSE ", StringComparison.Ordinal))
             .SelectMany(i => i.Split(' ').Skip(1)).ToHashSet();
-        string metricsPort = HoconSources.Defaults().GetString("colm.telemetry.prometheus-port");
+        string metricsPort = HoconSources.Defaults().GetString("colm.telemetry.http-port");
         Assert.Contains(metricsPort, exposed);
         Assert.Contains("2551", exposed);
-        Assert.Contains(instructions, i => i.Contains("COLM__TELEMETRY__PROMETHEUS_HOST=0.0.0.0", StringComparison.Ordinal));
+        Assert.Contains(instructions, i => i.Contains("COLM__TELEMETRY__HTTP_HOST=0.0.0.0", StringComparison.Ordinal));
         Assert.Contains(instructions, i => i.Contains("libgomp1", StringComparison.Ordinal));
     }
 

@@ -119,17 +119,18 @@ public sealed class KubernetesTests
     }
 
     [Fact]
-    public void Readiness_probe_reads_the_metrics_endpoint_the_config_map_enables()
+    public void Probes_read_the_health_endpoints_of_the_http_host_the_config_map_opens()
     {
         var container = Container(Of("StatefulSet"));
-        Assert.Equal("/metrics", container.Str("readinessProbe.httpGet.path"));
+        Assert.Equal("/readyz", container.Str("readinessProbe.httpGet.path"));
+        Assert.Equal("/healthz", container.Str("livenessProbe.httpGet.path"));
         string probePort = container.Str("readinessProbe.httpGet.port");
         var metrics = container.Maps("ports").Single(p => p.Str("name") == probePort);
 
         var config = ConfigMapHocon();
-        Assert.Equal(metrics.Str("containerPort"), config.GetString("colm.telemetry.prometheus-port"));
+        Assert.Equal(metrics.Str("containerPort"), config.GetString("colm.telemetry.http-port"));
         Assert.Contains("prometheus", config.GetString("colm.telemetry.exporter").Split(','));
-        Assert.Equal("0.0.0.0", config.GetString("colm.telemetry.prometheus-host"));
+        Assert.Equal("0.0.0.0", config.GetString("colm.telemetry.http-host"));
     }
 
     [Fact]
@@ -141,7 +142,7 @@ public sealed class KubernetesTests
         HoconSources.RejectUnknownKeys(config, defaults, "deploy/k8s/configmap.yaml");
         var settings = SettingsReader.Read(config.WithFallback(defaults));
         Assert.Equal("file,prometheus", settings.Telemetry.Exporter);
-        Assert.Equal(9464, settings.Telemetry.PrometheusPort);
+        Assert.Equal(9464, settings.Telemetry.HttpPort);
         Assert.Equal(int.Parse(Repo.Flag(NodeCommand(), "--port"), System.Globalization.CultureInfo.InvariantCulture),
             settings.Cluster.Port);
         Assert.Equal(RunRoot(), settings.Run.Root);

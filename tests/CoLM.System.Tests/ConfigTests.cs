@@ -47,8 +47,8 @@ public sealed class ConfigTests
     [InlineData("training.steps=1", "training.steps")]
     [InlineData("colm.telemetry.exporter=otlp", "colm.telemetry.exporter")]
     [InlineData("colm.telemetry.exporter=none,file", "colm.telemetry.exporter")]
-    [InlineData("colm.telemetry.prometheus-port=70000", "colm.telemetry.prometheus-port")]
-    [InlineData("colm.telemetry.prometheus-host=", "colm.telemetry.prometheus-host")]
+    [InlineData("colm.telemetry.http-port=70000", "colm.telemetry.http-port")]
+    [InlineData("colm.telemetry.http-host=", "colm.telemetry.http-host")]
     [InlineData("colm.train.min-trainers=0", "colm.train.min-trainers")]
     [InlineData("colm.cluster.membership-wait=later", "colm.cluster.membership-wait")]
     public void Bad_values_name_their_path(string set, string path)
@@ -61,13 +61,13 @@ public sealed class ConfigTests
     [Fact]
     public void Telemetry_exporters_combine_and_the_prometheus_endpoint_is_configurable()
     {
-        var t = Read("colm.telemetry.exporter= File , prometheus", "colm.telemetry.prometheus-host=0.0.0.0",
-            "colm.telemetry.prometheus-port=9500").Telemetry;
+        var t = Read("colm.telemetry.exporter= File , prometheus", "colm.telemetry.http-host=0.0.0.0",
+            "colm.telemetry.http-port=9500").Telemetry;
         Assert.Equal("file,prometheus", t.Exporter);
-        Assert.Equal("0.0.0.0", t.PrometheusHost);
-        Assert.Equal(9500, t.PrometheusPort);
+        Assert.Equal("0.0.0.0", t.HttpHost);
+        Assert.Equal(9500, t.HttpPort);
         var defaults = Read().Telemetry;
-        Assert.Equal(("127.0.0.1", 9464), (defaults.PrometheusHost, defaults.PrometheusPort));
+        Assert.Equal(("127.0.0.1", 9464), (defaults.HttpHost, defaults.HttpPort));
     }
 
     [Fact]

@@ -17,7 +17,7 @@ public sealed class TinyRun : IDisposable
         "colm.data.synthetic.train-examples=400", "colm.data.heldout-per-source=4",
         "colm.selection.pool=16", "colm.selection.budget=8", "colm.selection.probes=4",
         "colm.train.learning-rate=0.01", "colm.train.eval-every=0", "colm.train.checkpoint-every=0",
-        "colm.train.checksum-every=1", "colm.telemetry.exporter=none",
+        "colm.train.checksum-every=1", "colm.telemetry.exporter=none", "colm.telemetry.http=off",
     ];
 
     public string[] Sets(string name, params string[] extra) =>

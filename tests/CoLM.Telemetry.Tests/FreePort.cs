@@ -5,7 +5,7 @@ namespace CoLM.Telemetry.Tests;
 
 internal static class FreePort
 {
-    /// <summary>A TCP port that was free a moment ago (HttpListener cannot bind port 0 itself).</summary>
+    /// <summary>A TCP port that was free a moment ago (the hosts under test are given one).</summary>
     public static int Next()
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);

@@ -25,7 +25,7 @@ internal static class PrometheusServer
 
 public sealed class RealPrometheusTests : IDisposable
 {
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private static readonly HttpClient Client = new() { Timeout = TimeSpan.FromSeconds(10) };
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "colm-prom-server-" + Guid.NewGuid().ToString("N"));
 
     public void Dispose()
@@ -39,7 +39,9 @@ public sealed class RealPrometheusTests : IDisposable
     {
         int metricsPort = FreePort.Next();
         string runId = "run-" + Guid.NewGuid().ToString("N");
-        using var pipeline = TelemetryPipeline.Start(new TelemetryOptions("prometheus", "", TimeSpan.FromSeconds(1), "0.0.0.0", metricsPort));
+        using var pipeline = TelemetryPipeline.Start(new TelemetryOptions("prometheus", "", TimeSpan.FromSeconds(1)));
+        await using var host = await Http.NodeHttpHost.StartAsync(new Http.HttpHostOptions("0.0.0.0", metricsPort), pipeline.Meters, () => true,
+            new Dashboard.RunCatalog());
         using var instruments = new ColmInstruments(runId);
         instruments.OnStepCompleted(step: 3, loss: 2.0, duration: TimeSpan.FromSeconds(2), samples: 48);
         instruments.OnEvaluated("count.letters", accuracy: 0.25, loss: 3.0);
@@ -79,9 +81,10 @@ public sealed class RealPrometheusTests : IDisposable
             string samples = await QueryUntilPresent(apiPort, $"colm_train_samples_total{{run=\"{runId}\"}}", log);
             Assert.Equal("48", samples);
             Assert.Equal("0.25", await QueryUntilPresent(apiPort,
-                $"colm_eval_accuracy_ratio{{run=\"{runId}\",source=\"count.letters\"}}", log));
+                $"colm_eval_accuracy{{run=\"{runId}\",source=\"count.letters\"}}", log));
+            // Scraped as OpenMetrics, whose bucket bounds are written "2.0".
             Assert.Equal("1", await QueryUntilPresent(apiPort,
-                $"colm_train_loss_bucket{{run=\"{runId}\",le=\"2\"}}", log));
+                $"colm_train_loss_bucket{{run=\"{runId}\",le=~\"2(\\\\.0)?\"}}", log));
             Assert.Equal("1", await QueryUntilPresent(apiPort, $"up{{job=\"colm\"}}", log));
         }
         finally
@@ -101,7 +104,7 @@ public sealed class RealPrometheusTests : IDisposable
             try
             {
                 string url = $"http://127.0.0.1:{apiPort}/api/v1/query?query={Uri.EscapeDataString(expression)}";
-                last = await Http.GetStringAsync(url);
+                last = await Client.GetStringAsync(url);
                 var result = JsonDocument.Parse(last).RootElement.GetProperty("data").GetProperty("result");
                 if (result.GetArrayLength() > 0)
                     return result[0].GetProperty("value")[1].GetString()!;

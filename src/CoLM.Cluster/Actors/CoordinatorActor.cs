@@ -44,6 +44,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             var state = _takeover is { } journal ? RunStateCodec.FromBytes(journal.State) : RunStateMachine.Begin(definition);
             _machine = new RunStateMachine(definition, state);
             _checkpoints = new CheckpointStore(ctx.Run, ctx.Settings.Train.KeepCheckpoints);
+            ctx.Run.TotalSteps = ctx.Settings.Train.Steps;
             _recorder = new RunRecorder(ctx, takingOver: _takeover is not null);
         }
         catch (Exception e)

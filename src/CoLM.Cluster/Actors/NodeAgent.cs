@@ -6,6 +6,7 @@ using CoLM.Cluster.Hosting;
 using CoLM.Cluster.Runs;
 using CoLM.Collectives;
 using CoLM.Telemetry;
+using CoLM.Telemetry.Dashboard;
 using CoLM.Training;
 using CoLM.Training.Settings;
 
@@ -24,14 +25,16 @@ public sealed class NodeAgent : ReceiveActor
     private readonly ClusterSettings _node;
     private readonly Func<ColmSettings, int, IDataPlane> _dataPlaneFactory;
     private readonly Action<string> _shutdown;
+    private readonly RunCatalog _dashboard;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _address;
     private ActiveRun? _run;
     // Runs that ended, waiting for their trainers to stop before their sockets and exporters close.
     private readonly List<ActiveRun> _ending = [];
 
-    public NodeAgent(ClusterSettings node, Func<ColmSettings, int, IDataPlane> dataPlaneFactory, Action<string> shutdown)
+    public NodeAgent(ClusterSettings node, Func<ColmSettings, int, IDataPlane> dataPlaneFactory, Action<string> shutdown, RunCatalog dashboard)
     {
+        _dashboard = dashboard;
         _node = node;
         _dataPlaneFactory = dataPlaneFactory;
         _shutdown = shutdown;
@@ -57,8 +60,8 @@ public sealed class NodeAgent : ReceiveActor
         });
     }
 
-    public static Props Props(ClusterSettings node, Func<ColmSettings, int, IDataPlane> dataPlaneFactory, Action<string> shutdown) =>
-        Akka.Actor.Props.Create(() => new NodeAgent(node, dataPlaneFactory, shutdown));
+    public static Props Props(ClusterSettings node, Func<ColmSettings, int, IDataPlane> dataPlaneFactory, Action<string> shutdown, RunCatalog dashboard) =>
+        Akka.Actor.Props.Create(() => new NodeAgent(node, dataPlaneFactory, shutdown, dashboard));
 
     /// <summary>The path of a run's coordinator singleton manager, the same on every node.</summary>
     public static string CoordinatorPath(string runId) => $"/user/{Name}/{CoordinatorName(runId)}";
@@ -111,6 +114,7 @@ public sealed class NodeAgent : ReceiveActor
         var (config, settings) = RunPlan.ReadSubmitted(m.Config);
         var data = RunPlan.LoadData(settings);
         var runDir = RunDirectory.OpenExisting(m.RunDirectory);
+        _dashboard.Add(new DashboardRun(settings.Run.Name, runDir.Path));
         var run = new ActiveRun(m.RunId, m.Client);
         try
         {

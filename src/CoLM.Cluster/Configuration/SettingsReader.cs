@@ -130,7 +130,7 @@ public static class SettingsReader
                 $"required when colm.cluster.hostname is {cluster.Hostname}: peers need an address they can reach (--public-host)");
         var telemetry = new TelemetrySettings(Exporters(c, "colm.telemetry.exporter"),
             Str(c, "colm.telemetry.file"), Duration(c, "colm.telemetry.metric-interval"),
-            NonEmpty(c, "colm.telemetry.prometheus-host"), Port(c, "colm.telemetry.prometheus-port"));
+            Bool(c, "colm.telemetry.http"), NonEmpty(c, "colm.telemetry.http-host"), Port(c, "colm.telemetry.http-port"));
 
         var pretrain = new PretrainSettings(Positive(c, "colm.pretrain.steps"), Positive(c, "colm.pretrain.batch-size"),
             PositiveDouble(c, "colm.pretrain.learning-rate"), Long(c, "colm.pretrain.corpus-seed"));

@@ -24,6 +24,7 @@ public static class LocalRun
         InProcessDataPlane? dataPlane = null;
         await using var host = await HostedNode.StartAsync(s, node, plan.Hocon,
             (run, trainers) => dataPlane = new InProcessDataPlane(trainers, run.Cluster.CollectiveTimeout), _ => { }, stop);
+        if (host.HttpUrl is { } url) observer.OnNotice($"dashboard at {url}");
         try
         {
             // The run ends on this node with the process: disposing the host stops its actors, then its data plane and exporters.

@@ -3,7 +3,10 @@ using Akka.Configuration;
 using CoLM.Cluster.Actors;
 using CoLM.Collectives;
 using CoLM.Collectives.Tcp;
+
 using CoLM.Telemetry;
+using CoLM.Telemetry.Dashboard;
+using CoLM.Telemetry.Http;
 using CoLM.Training.Settings;
 
 namespace CoLM.Cluster.Hosting;
@@ -21,7 +24,7 @@ public static class NodeHost
         var shutdown = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var node = await HostedNode.StartAsync(settings, c, hocon, (run, trainers) => DataPlanes.ForCluster(run, c),
             reason => shutdown.TrySetResult(reason), stop);
-        if (node.PrometheusUrl is { } url) say($"metrics at {url}");
+        if (node.HttpUrl is { } url) say($"dashboard, metrics and health at {url}");
         var cluster = node.Cluster;
         say($"node up at {cluster.SelfAddress} (roles: {string.Join(", ", c.Roles)}; trainers: " +
             (c.HasRole(ClusterSettings.TrainerRole) ? c.Devices.ToString() : "none") + ")");
@@ -68,6 +71,7 @@ public static class NodeHost
 public sealed class HostedNode : IAsyncDisposable
 {
     private readonly TelemetryPipeline _metrics;
+    private NodeHttpHost? _http;
 
     private HostedNode(ActorSystem system, TelemetryPipeline metrics)
     {
@@ -75,30 +79,37 @@ public sealed class HostedNode : IAsyncDisposable
         _metrics = metrics;
     }
 
+    /// <summary>The runs this node's dashboard lists (each run submitted to it).</summary>
+    public RunCatalog Runs { get; } = new();
+
     public ActorSystem System { get; }
 
     public Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(System);
 
-    public string? PrometheusUrl => _metrics.PrometheusUrl;
+    /// <summary>The HTTP host's base URL (dashboard at /, /metrics, /healthz, /readyz), or null when colm.telemetry.http is off.</summary>
+    public string? HttpUrl => _http?.Url;
 
     /// <summary>Joins the seed nodes of <paramref name="node"/> (or forms a cluster of one without any) and starts the node agent.</summary>
     public static async Task<HostedNode> StartAsync(ColmSettings settings, ClusterSettings node, Config hocon,
         Func<ColmSettings, int, IDataPlane> dataPlanes, Action<string> shutdown, CancellationToken stop)
     {
         var t = settings.Telemetry;
-        var metrics = TelemetryPipeline.Start(new TelemetryOptions(TelemetryOptions.SplitPrometheus(t.Exporter).PerProcess,
-            "", t.MetricInterval, t.PrometheusHost, t.PrometheusPort));
+        var metrics = TelemetryPipeline.Start(new TelemetryOptions(TelemetryOptions.SplitPrometheus(t.Exporter).PerProcess, "", t.MetricInterval));
         var system = ActorSystem.Create(ClusterAkkaConfig.SystemName, ClusterAkkaConfig.For(node, node.Roles, node.SeedNodes, hocon));
         var hosted = new HostedNode(system, metrics);
         try
         {
             var cluster = hosted.Cluster;
+            // Before joining, so probes and the port-in-use error come first; ready once this node is Up.
+            if (t.Http)
+                hosted._http = await NodeHttpHost.StartAsync(new HttpHostOptions(t.HttpHost, t.HttpPort), metrics.Meters,
+                    () => cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up, hosted.Runs, () => Members(cluster));
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
             // With no seed nodes this node is the first member: it forms the cluster on its own.
             if (node.SeedNodes.Count == 0) cluster.Join(cluster.SelfAddress);
             await NodeHost.WaitJoined(up.Task, node, stop);
-            system.ActorOf(NodeAgent.Props(node, dataPlanes, shutdown), NodeAgent.Name);
+            system.ActorOf(NodeAgent.Props(node, dataPlanes, shutdown, hosted.Runs), NodeAgent.Name);
             return hosted;
         }
         catch
@@ -108,9 +119,16 @@ public sealed class HostedNode : IAsyncDisposable
         }
     }
 
+    private static IReadOnlyList<MemberView> Members(Akka.Cluster.Cluster cluster)
+    {
+        var state = cluster.State;
+        return [.. state.Members.Select(m => new MemberView(m.Address.ToString(), [.. m.Roles.Order()], m.Status.ToString(), !state.Unreachable.Contains(m)))];
+    }
+
     public async ValueTask DisposeAsync()
     {
         await System.Terminate().WaitAsync(TimeSpan.FromSeconds(15)).ContinueWith(_ => { });
+        if (_http is not null) await _http.DisposeAsync();
         _metrics.Dispose();
     }
 }

@@ -26,7 +26,8 @@ public static class BadInput
             UnauthorizedAccessException => $"permission denied: {e.Message}",
             ConfigException or DataFormatException or RunDirectoryException or CheckpointMismatchException
                 or Model.Peft.PeftAdapterException or Model.SafeTensors.SafeTensorsFormatException
-                or InvalidDataException or NotSupportedException or FileNotFoundException or DirectoryNotFoundException => e.Message,
+                or InvalidDataException or NotSupportedException or FileNotFoundException or DirectoryNotFoundException
+                or Telemetry.Http.HttpHostException => e.Message,
             _ => null,
         };
     }

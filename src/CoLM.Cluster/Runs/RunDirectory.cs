@@ -77,7 +77,7 @@ public sealed class RunDirectory
     /// </summary>
     public void WriteStatus(string state, string? error, long step)
     {
-        string json = JsonSerializer.Serialize(new RunStatus(state, step, error, DateTime.UtcNow), Json) + "\n";
+        string json = JsonSerializer.Serialize(new RunStatus(state, step, TotalSteps > 0 ? TotalSteps : null, error, DateTime.UtcNow), Json) + "\n";
         try
         {
             WriteAtomically(StatusFile, json);
@@ -142,7 +142,10 @@ public sealed class RunDirectory
         File.Move(tmp, path, overwrite: true);
     }
 
-    private sealed record RunStatus(string State, long Step, string? Error, DateTime UpdatedUtc);
+    /// <summary>The run's colm.train.steps, written into status.json (so a dashboard can tell how far along it is) once known.</summary>
+    public long TotalSteps { get; set; }
+
+    private sealed record RunStatus(string State, long Step, long? TotalSteps, string? Error, DateTime UpdatedUtc);
 }
 
 public sealed class RunDirectoryException(string path, string problem) : Exception($"{path}: {problem}")

@@ -173,6 +173,9 @@ public sealed record ClusterSettings(
     public bool HasRole(string role) => Roles.Contains(role);
 }
 
-/// <summary>colm.telemetry: Exporter is "none" or a comma-separated list of console, file, prometheus.</summary>
+/// <summary>
+/// colm.telemetry: Exporter is "none" or a comma-separated list of console, file, prometheus;
+/// Http turns on the process's HTTP host (metrics, health, dashboard) at HttpHost:HttpPort.
+/// </summary>
 public sealed record TelemetrySettings(
-    string Exporter, string File, TimeSpan MetricInterval, string PrometheusHost = "127.0.0.1", int PrometheusPort = 9464);
+    string Exporter, string File, TimeSpan MetricInterval, bool Http = true, string HttpHost = "127.0.0.1", int HttpPort = 9464);
