@@ -39,6 +39,7 @@ public sealed class ColmInstruments : IDisposable
     private readonly Counter<long> _trainerRestarts;
     private readonly Histogram<double> _recoveryDuration;
     private readonly Counter<long> _membershipChanges;
+    private readonly Counter<long> _trainTokens;
     private long _trainers = -1;
 
     // Last values read by the observable gauges at each collection.
@@ -47,14 +48,22 @@ public sealed class ColmInstruments : IDisposable
     private long _lastStep = -1;
     private const long NoLoss = long.MinValue;
     private long _lastLoss = NoLoss; // the latest step's loss, as its bits (read by the gauge on another thread)
+    private volatile StepLast? _stepLast;
+    private long _checkpointAt; // Stopwatch timestamp of the latest sealed checkpoint, 0 before the first
+    private long _checkpointBytes;
+    private volatile IReadOnlyList<RankLast> _ranks = [];
+
+    /// <summary>The latest step's learning rate, gradient norm and tokens per second, read by their gauges.</summary>
+    private sealed record StepLast(double LearningRate, double GradNorm, double TokensPerSecond);
+
+    /// <summary>One rank's own times in the latest step and its process's peak memory (tag rank on each gauge).</summary>
+    public sealed record RankLast(int Rank, double Sketch, double Compute, double AllReduce, double Optimizer, long PeakMemoryBytes);
 
     public ColmInstruments(string runId)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(runId);
         RunId = runId;
-        _meter = new Meter(new MeterOptions(ColmTelemetry.MeterName)
-        {
-        });
+        _meter = new Meter(ColmTelemetry.MeterName);
 
         _trainLoss = _meter.CreateHistogram("colm.train.loss", "{nats}",
             "Mean training loss of a completed step.", tags: null,
@@ -79,10 +88,26 @@ public sealed class ColmInstruments : IDisposable
             "From a trainer restart or a lost node to every replica holding the committed step again (tag source: replica or checkpoint).", tags: null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
 
+        _trainTokens = _meter.CreateCounter<long>("colm.train.tokens", "{tokens}", "Target tokens the model was trained on.");
+        _meter.CreateObservableGauge("colm.checkpoint.age", ReadCheckpointAge, "s", "Seconds since the latest checkpoint was sealed.");
+        _meter.CreateObservableGauge("colm.checkpoint.size", ReadCheckpointBytes, "By", "Size of the latest checkpoint.");
+        _meter.CreateObservableGauge("colm.train.lr", () => Last(l => l.LearningRate), "1", "Learning rate of the latest step.");
+        _meter.CreateObservableGauge("colm.train.grad_norm", () => Last(l => l.GradNorm), "1",
+            "Global gradient L2 norm of the latest step, before clipping.");
+        _meter.CreateObservableGauge("colm.train.tokens_per_second", () => Last(l => l.TokensPerSecond), "{tokens}/s",
+            "Target tokens per second of wall time in the latest step.");
+        _meter.CreateObservableGauge("colm.rank.sketch", () => PerRank(r => r.Sketch), "s", "A rank's own sketch time in the latest step (tag rank).");
+        _meter.CreateObservableGauge("colm.rank.compute", () => PerRank(r => r.Compute), "s",
+            "A rank's own forward and backward time in the latest step (tag rank).");
+        _meter.CreateObservableGauge("colm.rank.allreduce", () => PerRank(r => r.AllReduce), "s",
+            "A rank's time in the all-reduce in the latest step: waiting for the slowest peer plus the transfer (tag rank).");
+        _meter.CreateObservableGauge("colm.rank.memory.peak", () => PerRank(r => r.PeakMemoryBytes), "By",
+            "Peak resident memory of a rank's process (tag rank).");
+
         _membershipChanges = _meter.CreateCounter<long>("colm.membership.changes", "{changes}",
             "Trainer nodes lost or admitted during the run (tag change: lost or joined).");
         _meter.CreateObservableGauge<long>("colm.run.trainers", ReadTrainers, "{trainers}",
-            "Trainers in the run after its latest membership change.");
+            "Trainers in the run: the ranks of the latest step, or after a later membership change.");
         _meter.CreateObservableGauge("colm.eval.accuracy", () => ReadLast(_evalAccuracy), "1",
             "Accuracy of the latest evaluation (tag source).");
         _meter.CreateObservableGauge("colm.eval.loss", () => ReadLast(_evalLoss), "{nats}",
@@ -109,6 +134,41 @@ public sealed class ColmInstruments : IDisposable
         Interlocked.Exchange(ref _lastStep, step);
         Interlocked.Exchange(ref _lastLoss, BitConverter.DoubleToInt64Bits(loss));
     }
+
+    /// <summary>A checkpoint of <paramref name="bytes"/> was sealed now.</summary>
+    public void OnCheckpoint(long bytes)
+    {
+        Interlocked.Exchange(ref _checkpointBytes, bytes);
+        Interlocked.Exchange(ref _checkpointAt, System.Diagnostics.Stopwatch.GetTimestamp());
+    }
+
+    private IEnumerable<Measurement<double>> ReadCheckpointAge()
+    {
+        long at = Interlocked.Read(ref _checkpointAt);
+        if (at != 0) yield return new Measurement<double>(System.Diagnostics.Stopwatch.GetElapsedTime(at).TotalSeconds, Run);
+    }
+
+    private IEnumerable<Measurement<long>> ReadCheckpointBytes()
+    {
+        if (Interlocked.Read(ref _checkpointAt) != 0) yield return new Measurement<long>(Interlocked.Read(ref _checkpointBytes), Run);
+    }
+
+    /// <summary>The latest step's learning rate, tokens, gradient norm and each rank's own part.</summary>
+    public void OnStepDetails(double learningRate, int tokens, double tokensPerSecond, double gradNorm, IReadOnlyList<RankLast> ranks)
+    {
+        _trainTokens.Add(tokens, Run);
+        _stepLast = new StepLast(learningRate, gradNorm, tokensPerSecond);
+        _ranks = ranks;
+        if (ranks.Count > 0) Interlocked.Exchange(ref _trainers, ranks.Count);
+    }
+
+    private IEnumerable<Measurement<double>> Last(Func<StepLast, double> value)
+    {
+        if (_stepLast is { } last) yield return new Measurement<double>(value(last), Run);
+    }
+
+    private IEnumerable<Measurement<T>> PerRank<T>(Func<RankLast, T> value) where T : struct =>
+        _ranks.Select(r => new Measurement<T>(value(r), Run, new KeyValuePair<string, object?>("rank", r.Rank)));
 
     /// <summary>One phase of a step finished; <paramref name="phase"/> is one of the Phase* constants.</summary>
     public void OnPhase(string phase, TimeSpan duration) =>

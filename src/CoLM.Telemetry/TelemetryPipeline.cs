@@ -1,5 +1,6 @@
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace CoLM.Telemetry;
@@ -38,7 +39,7 @@ public sealed class TelemetryPipeline : IDisposable
         if (exporters.Count == 0)
             return new TelemetryPipeline(null, null, null);
 
-        bool pushes = exporters.Contains(TelemetryOptions.ConsoleExporter) || exporters.Contains(TelemetryOptions.FileExporter);
+        bool pushes = exporters.Any(e => e is TelemetryOptions.ConsoleExporter or TelemetryOptions.FileExporter or TelemetryOptions.OtlpExporter);
         int intervalMs = pushes ? ExportIntervalMilliseconds(options) : 0;
         if (exporters.Contains(TelemetryOptions.FileExporter) && string.IsNullOrWhiteSpace(options.FilePath))
             throw new ArgumentException("The file telemetry exporter needs a file path.", nameof(options));
@@ -46,8 +47,13 @@ public sealed class TelemetryPipeline : IDisposable
         MeterProvider? meterProvider = null;
         try
         {
-            var meters = Sdk.CreateMeterProviderBuilder().AddMeter(ColmTelemetry.MeterName);
+            // service.name "colm" and this process's instance: Prometheus shows them in target_info, OTLP on every batch.
+            var resource = ResourceBuilder.CreateDefault().AddService(TelemetryOptions.ServiceName,
+                serviceInstanceId: options.ServiceInstance.Length > 0 ? options.ServiceInstance : null);
+            var meters = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(ColmTelemetry.MeterName);
+            if (options.ProcessMetrics) meters.AddRuntimeInstrumentation().AddProcessInstrumentation();
             TracerProviderBuilder? traces = null;
+            TracerProviderBuilder Traces() => traces ??= Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource).AddSource(ColmTelemetry.ActivitySourceName);
             foreach (string exporter in exporters)
             {
                 switch (exporter)
@@ -55,14 +61,20 @@ public sealed class TelemetryPipeline : IDisposable
                     case TelemetryOptions.ConsoleExporter:
                         meters.AddConsoleExporter((_, reader) =>
                             reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = intervalMs);
-                        traces ??= Sdk.CreateTracerProviderBuilder().AddSource(ColmTelemetry.ActivitySourceName);
-                        traces.AddConsoleExporter();
+                        Traces().AddConsoleExporter();
                         break;
                     case TelemetryOptions.FileExporter:
                         file = new JsonLinesFile(options.FilePath);
                         meters.AddReader(new PeriodicExportingMetricReader(new JsonLinesMetricExporter(file), intervalMs));
-                        traces ??= Sdk.CreateTracerProviderBuilder().AddSource(ColmTelemetry.ActivitySourceName);
-                        traces.AddProcessor(new BatchActivityExportProcessor(new JsonLinesSpanExporter(file)));
+                        Traces().AddProcessor(new BatchActivityExportProcessor(new JsonLinesSpanExporter(file)));
+                        break;
+                    case TelemetryOptions.OtlpExporter:
+                        meters.AddOtlpExporter((exporter, reader) =>
+                        {
+                            Otlp(exporter, options, "v1/metrics");
+                            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = intervalMs;
+                        });
+                        Traces().AddOtlpExporter(exporter => Otlp(exporter, options, "v1/traces"));
                         break;
                     case TelemetryOptions.PrometheusExporter:
                         meters.AddPrometheusExporter(o => o.ScrapeEndpointPath = TelemetryOptions.PrometheusPath);
@@ -90,6 +102,20 @@ public sealed class TelemetryPipeline : IDisposable
         _tracerProvider?.Dispose();
         _meterProvider?.Dispose();
         _file?.Dispose();
+    }
+
+    /// <summary>
+    /// The endpoint when one is configured: an http:// or https:// URL. With port 4318 (OTLP over
+    /// HTTP) the signal's path is added; otherwise it is taken as a gRPC endpoint (4317).
+    /// </summary>
+    private static void Otlp(OpenTelemetry.Exporter.OtlpExporterOptions exporter, TelemetryOptions options, string signalPath)
+    {
+        if (options.OtlpEndpoint.Length == 0) return;
+        if (!Uri.TryCreate(options.OtlpEndpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"colm.telemetry.otlp-endpoint = \"{options.OtlpEndpoint}\" is not an http:// or https:// URL", nameof(options));
+        bool http = uri.Port == 4318 || uri.AbsolutePath.TrimEnd('/').Length > 0;
+        exporter.Protocol = http ? OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf : OpenTelemetry.Exporter.OtlpExportProtocol.Grpc;
+        exporter.Endpoint = http ? new Uri(uri, uri.AbsolutePath.TrimEnd('/') + "/" + signalPath) : uri;
     }
 
     private static int ExportIntervalMilliseconds(TelemetryOptions options)

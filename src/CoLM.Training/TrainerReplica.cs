@@ -183,9 +183,11 @@ public sealed class TrainerReplica : IDisposable
         _model.train();
         _optimizer.zero_grad();
         double weightedLoss = 0;
+        int tokens = 0;
         if (trainIds.Count > 0)
         {
             using var batch = Collate.Build(Rows(_data.Train, trainIds), _data.Tokenizer.PadId, _device);
+            tokens = (int)batch.Mask.sum().item<float>();
             var perExample = TokenLoss.PerExample(_model.forward(batch.Inputs), batch.Targets, batch.Mask);
             var w = tensor(weights.ToArray(), device: _device);
             var weighted = (perExample * w).sum();
@@ -209,7 +211,7 @@ public sealed class TrainerReplica : IDisposable
         var allReduce = clock.Elapsed;
 
         clock.Restart();
-        nn.utils.clip_grad_norm_(_trainable, _settings.Train.GradClip);
+        double gradNorm = nn.utils.clip_grad_norm_(_trainable, _settings.Train.GradClip);
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = _settings.Train.LearningRateAt(step - 1);
         _optimizer.step();
         CompletedSteps = step;
@@ -217,7 +219,8 @@ public sealed class TrainerReplica : IDisposable
             using (no_grad()) _trainable[0].add_(1e-3f);
         var optimizerTime = clock.Elapsed;
 
-        return new TrainOutcome(weightedLoss, trainIds.Count, compute, allReduce, optimizerTime, checksum ? Checksum() : null);
+        return new TrainOutcome(weightedLoss, trainIds.Count, compute, allReduce, optimizerTime, checksum ? Checksum() : null,
+            tokens, gradNorm, Telemetry.PeakMemory.PeakBytes());
     }
 
     /// <summary>

@@ -71,7 +71,7 @@ public sealed class ComposeTests
         foreach (string name in new[] { "prometheus", "grafana" })
         {
             foreach (string volume in Service(name).Strings("volumes").Where(v => v.StartsWith("./", StringComparison.Ordinal)))
-                Assert.True(File.Exists(Path.Combine(Repo.Deploy, volume.Split(':')[0])), volume);
+                Assert.True(Path.Exists(Path.Combine(Repo.Deploy, volume.Split(':')[0])), volume);
         }
     }
 
@@ -83,6 +83,25 @@ public sealed class ComposeTests
         var targets = job.Maps("static_configs").SelectMany(c => c.Strings("targets")).ToList();
         Assert.Equal(NodeServices().Select(s => $"{s}:{MetricsPort()}").Order(), targets.Order());
         Assert.Contains("/etc/prometheus/prometheus.yml", Service("prometheus").Strings("volumes").Single(v => v.StartsWith("./prometheus.yml", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Grafana_provisions_the_colm_dashboard_templated_by_run_and_rank()
+    {
+        var provider = Assert.Single(Repo.Document("deploy/grafana/dashboards.yaml").Maps("providers"));
+        string folder = provider.Map("options").Str("path");
+        var mount = Service("grafana").Strings("volumes").Single(v => v.StartsWith("./grafana/dashboards:", StringComparison.Ordinal));
+        Assert.Equal(folder, mount.Split(':')[1]);
+        Assert.Contains(Service("grafana").Strings("volumes"), v => v.StartsWith("./grafana/dashboards.yaml:/etc/grafana/provisioning/dashboards/", StringComparison.Ordinal));
+        using var dashboard = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Repo.PathOf("deploy/grafana/dashboards/colm.json")));
+        var variables = dashboard.RootElement.GetProperty("templating").GetProperty("list").EnumerateArray().Select(v => v.GetProperty("name").GetString()).ToArray();
+        Assert.Contains("run", variables);
+        Assert.Contains("rank", variables);
+        // Each panel's query is run against a real Prometheus in CoLM.System.Tests (GrafanaPanelTests); here: each is filtered by run.
+        var queries = dashboard.RootElement.GetProperty("panels").EnumerateArray()
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray()).Select(t => t.GetProperty("expr").GetString()!);
+        foreach (string expr in queries)
+            Assert.True(expr.Contains("$run", StringComparison.Ordinal) || expr.Contains("job=\"colm\"", StringComparison.Ordinal), expr);
     }
 
     [Fact]

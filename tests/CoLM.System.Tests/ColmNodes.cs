@@ -161,8 +161,9 @@ public sealed class ColmNodes : IDisposable
         start.ArgumentList.Add("--host");
         start.ArgumentList.Add("127.0.0.1");
         foreach (var a in args) start.ArgumentList.Add(a);
-        // Several nodes per test on one machine: no HTTP host each (the dashboard tests start their own on free ports).
-        foreach (var s in (string[])["colm.telemetry.http=off", .. sets])
+        // Several nodes per test on one machine: no HTTP host each (the dashboard tests ask for one on a free port).
+        start.Environment["COLM__TELEMETRY__HTTP"] = "off";
+        foreach (var s in sets)
         {
             start.ArgumentList.Add("--set");
             start.ArgumentList.Add(s);

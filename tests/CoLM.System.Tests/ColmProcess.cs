@@ -20,6 +20,8 @@ public static class ColmProcess
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "colm.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
+        // No HTTP host on the default port from a test's process (a --set colm.telemetry.http=on asks for one: --set wins over the environment).
+        start.Environment["COLM__TELEMETRY__HTTP"] = "off";
         using var process = Process.Start(start)!;
         started(process.Id);
         var stdout = process.StandardOutput.ReadToEndAsync();

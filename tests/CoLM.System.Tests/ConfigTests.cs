@@ -45,7 +45,7 @@ public sealed class ConfigTests
     [InlineData("colm.selection.source-balancing=maybe", "colm.selection.source-balancing")]
     [InlineData("colm.selection.weights=heavy", "colm.selection.weights")]
     [InlineData("training.steps=1", "training.steps")]
-    [InlineData("colm.telemetry.exporter=otlp", "colm.telemetry.exporter")]
+    [InlineData("colm.telemetry.exporter=zipkin", "colm.telemetry.exporter")]
     [InlineData("colm.telemetry.exporter=none,file", "colm.telemetry.exporter")]
     [InlineData("colm.telemetry.http-port=70000", "colm.telemetry.http-port")]
     [InlineData("colm.telemetry.http-host=", "colm.telemetry.http-host")]

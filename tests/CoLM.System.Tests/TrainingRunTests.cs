@@ -22,8 +22,22 @@ public sealed class TrainingRunTests : IDisposable
 
         var dir = _tiny.RunPath("e2e");
         Assert.Contains("\"completed\"", File.ReadAllText(Path.Combine(dir, "status.json")));
-        Assert.Contains("accuracy before", File.ReadAllText(Path.Combine(dir, "report.md")));
+        string report = File.ReadAllText(Path.Combine(dir, "report.md"));
+        Assert.Contains("accuracy before", report);
+        Assert.Contains("- model: built-in decoder from seed (dim 32, layers 2, heads 2)", report);
+        // The pictures beside the report, linked from it: real PNGs.
+        foreach (var picture in new[] { "loss.png", "sources.png" })
+        {
+            Assert.Contains($"]({picture})", report);
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(dir, picture))[..4]);
+        }
         var metrics = File.ReadAllLines(Path.Combine(dir, "metrics.jsonl"));
+        // Each step row says what each rank did, how many tokens, and the gradient's norm.
+        var row = global::System.Text.Json.JsonDocument.Parse(metrics.First(l => l.Contains("\"kind\":\"step\""))).RootElement;
+        Assert.Equal(2, row.GetProperty("ranks").GetArrayLength());
+        Assert.True(row.GetProperty("tokens").GetInt32() > 0);
+        Assert.True(row.GetProperty("gradNorm").GetDouble() > 0);
+        Assert.True(row.GetProperty("ranks")[1].GetProperty("peakMemoryBytes").GetInt64() > 0);
         Assert.Equal(40, metrics.Count(l => l.Contains("\"kind\":\"step\"")));
         Assert.Equal(3, metrics.Count(l => l.Contains("\"kind\":\"eval\"")));
         Assert.True(Directory.Exists(Path.Combine(dir, "checkpoints", "step-000040")));

@@ -123,10 +123,27 @@ public sealed class TelemetryPipelineTests : IDisposable
     public void Unknown_exporter_is_rejected_naming_the_allowed_values()
     {
         var error = Assert.Throws<ArgumentException>(() =>
-            TelemetryPipeline.Start(new TelemetryOptions("otlp", "", TimeSpan.FromSeconds(1))));
-        Assert.Contains("otlp", error.Message, StringComparison.Ordinal);
-        foreach (string allowed in new[] { "none", "console", "file" })
+            TelemetryPipeline.Start(new TelemetryOptions("zipkin", "", TimeSpan.FromSeconds(1))));
+        Assert.Contains("zipkin", error.Message, StringComparison.Ordinal);
+        foreach (string allowed in new[] { "none", "console", "file", "prometheus", "otlp" })
             Assert.Contains(allowed, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("none,file")]
+    [InlineData("file,")]
+    [InlineData("file,zipkin")]
+    public void Bad_exporter_lists_are_rejected(string exporter) =>
+        Assert.Throws<ArgumentException>(() => TelemetryOptions.ParseExporters(exporter));
+
+    [Fact]
+    public void Exporter_lists_parse_in_order_without_repeats_and_split_into_process_wide_and_per_run_parts()
+    {
+        Assert.Equal(["file", "prometheus"], TelemetryOptions.ParseExporters("File, prometheus,file"));
+        Assert.Empty(TelemetryOptions.ParseExporters("none"));
+        Assert.Equal(("prometheus,otlp", "file,console"), TelemetryOptions.SplitPerProcess("file,prometheus,console,otlp"));
+        Assert.Equal(("none", "file"), TelemetryOptions.SplitPerProcess("file"));
+        Assert.Equal(("none", "none"), TelemetryOptions.SplitPerProcess("none"));
     }
 
     [Fact]

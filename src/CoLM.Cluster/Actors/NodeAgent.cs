@@ -133,7 +133,7 @@ public sealed class NodeAgent : ReceiveActor
     private void StartParts(SubmitRun m, Akka.Configuration.Config config, ColmSettings settings, Data.DataMixture data, RunDirectory runDir, ActiveRun run)
     {
         // The node's Prometheus endpoint (if any) lives as long as the process; the run adds its own file or console export.
-        var (_, perRun) = TelemetryOptions.SplitPrometheus(settings.Telemetry.Exporter);
+        var (_, perRun) = TelemetryOptions.SplitPerProcess(settings.Telemetry.Exporter);
         run.Own(TelemetryPipeline.Start(new TelemetryOptions(perRun, Path.Combine(runDir.Path, TelemetryFile(settings)), settings.Telemetry.MetricInterval)));
 
         if (_node.HasRole(ClusterSettings.CoordinatorRole))

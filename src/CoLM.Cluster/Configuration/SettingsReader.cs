@@ -130,7 +130,8 @@ public static class SettingsReader
                 $"required when colm.cluster.hostname is {cluster.Hostname}: peers need an address they can reach (--public-host)");
         var telemetry = new TelemetrySettings(Exporters(c, "colm.telemetry.exporter"),
             Str(c, "colm.telemetry.file"), Duration(c, "colm.telemetry.metric-interval"),
-            Bool(c, "colm.telemetry.http"), NonEmpty(c, "colm.telemetry.http-host"), Port(c, "colm.telemetry.http-port"));
+            Bool(c, "colm.telemetry.http"), NonEmpty(c, "colm.telemetry.http-host"), Port(c, "colm.telemetry.http-port"),
+            Str(c, "colm.telemetry.otlp-endpoint").Trim());
 
         var pretrain = new PretrainSettings(Positive(c, "colm.pretrain.steps"), Positive(c, "colm.pretrain.batch-size"),
             PositiveDouble(c, "colm.pretrain.learning-rate"), Long(c, "colm.pretrain.corpus-seed"));

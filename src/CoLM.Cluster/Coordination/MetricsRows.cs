@@ -11,10 +11,14 @@ namespace CoLM.Cluster.Coordination;
 /// <param name="Selected">Coreset examples per source.</param>
 /// <param name="TrainerSeconds">The slowest trainer's own compute, beside the phase times (which add messaging and waiting).</param>
 /// <param name="CoresetDigest">The coreset's fingerprint (<see cref="StepPlanner.Digest"/>).</param>
+/// <param name="Tokens">Target tokens trained on (the loss's), over all ranks; <paramref name="TokensPerSecond"/> over the step's wall time.</param>
+/// <param name="GradNorm">The global gradient's L2 norm before clipping (colm.train.grad-clip).</param>
+/// <param name="Ranks">Each rank's own times and its process's peak memory (<see cref="RankReport"/>).</param>
 public sealed record StepRow(
     long Step, double Loss, double Lr, int Samples, double SamplesPerSecond, double ElapsedSeconds, double StepSeconds,
     IReadOnlyDictionary<string, double> Phases, IReadOnlyDictionary<string, int> Selected, int DegenerateFeatures, int SmallLeftOut,
-    long Generation, TrainerSeconds TrainerSeconds, string CoresetDigest)
+    long Generation, TrainerSeconds TrainerSeconds, string CoresetDigest, int Tokens, double TokensPerSecond, double GradNorm,
+    IReadOnlyList<RankReport> Ranks)
 {
     [JsonPropertyOrder(-1)]
     public string Kind => "step";
@@ -29,8 +33,13 @@ public sealed record EvalRow(long Step, double ElapsedSeconds, double MeanAccura
     public string Kind => "eval";
 }
 
-/// <summary>A sealed checkpoint; <paramref name="Path"/> is relative to the run directory.</summary>
-public sealed record CheckpointRow(long Step, string Path)
+/// <summary>
+/// A sealed checkpoint; <paramref name="Path"/> is relative to the run directory. <paramref name="Bytes"/>:
+/// its files' size; <paramref name="PauseSeconds"/>: how long training paused for it (the in-memory
+/// copy when it was written in the background, the whole write otherwise); <paramref name="ElapsedSeconds"/>:
+/// the run clock when it was sealed.
+/// </summary>
+public sealed record CheckpointRow(long Step, string Path, long Bytes, double PauseSeconds, double ElapsedSeconds)
 {
     [JsonPropertyOrder(-1)]
     public string Kind => "checkpoint";

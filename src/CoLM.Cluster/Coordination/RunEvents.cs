@@ -98,7 +98,15 @@ public sealed record CoresetSelected(long Step, CoresetSelection Selection) : IR
 /// <summary>Every trainer finished <paramref name="Step"/>: the weighted loss, examples trained and each trainer's own timings.</summary>
 public sealed record StepCompleted(
     long Step, double Loss, int Samples, TimeSpan StepTime, CoresetSelection Selection, long Generation,
-    double SlowestSketchSeconds, double SlowestComputeSeconds, double SlowestOptimizerSeconds) : IRunOutput;
+    ImmutableArray<RankReport> Ranks, int Tokens, double GradNorm) : IRunOutput;
+
+/// <summary>
+/// One rank's own part of a step, beside the phase times the coordinator sees (which add messaging
+/// and waiting): its sketch, forward/backward, time in the all-reduce (its wait for the slowest
+/// peer plus the transfer: a straggler's peers wait, the straggler does not), optimizer, and its
+/// process's peak memory.
+/// </summary>
+public sealed record RankReport(int Rank, double Sketch, double Compute, double AllReduce, double Optimizer, long PeakMemoryBytes);
 
 public sealed record Evaluated(EvalReport Report) : IRunOutput;
 

@@ -19,6 +19,7 @@ public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false)
     private readonly Stopwatch _runClock = new();
     private readonly long _runClockOffsetSteps = ctx.ResumeFrom?.Step ?? 0;
     private readonly Dictionary<string, double> _phaseSeconds = [];
+    private double _checkpointPause; // the training pause of the latest checkpoint (the copy, for a background one)
     private Activity? _stepSpan;
     private Activity? _phaseSpan;
 
@@ -69,6 +70,7 @@ public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false)
     private void OnPhaseTimed(PhaseTimed m)
     {
         _phaseSeconds[m.Name] = m.Elapsed.TotalSeconds;
+        if (m.Name == ColmInstruments.PhaseCheckpoint) _checkpointPause = m.Elapsed.TotalSeconds;
         ctx.Instruments.OnPhase(m.Name, m.Elapsed);
         if (m.Name == ColmInstruments.PhaseSelect)
         {
@@ -106,9 +108,14 @@ public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false)
         double perSecond = elapsed > 0 ? (m.Step - _runClockOffsetSteps) * s.Selection.TrainedPerStep / elapsed : 0;
         var report = new StepReport(m.Step, s.Train.Steps, m.Loss, s.Train.LearningRateAt(m.Step - 1), m.Samples, perSecond, m.StepTime,
             _runClock.Elapsed, new Dictionary<string, double>(_phaseSeconds), perSource);
+        var slowest = new TrainerSeconds(m.Ranks.Select(r => r.Sketch).DefaultIfEmpty().Max(), m.Ranks.Select(r => r.Compute).DefaultIfEmpty().Max(),
+            m.Ranks.Select(r => r.Optimizer).DefaultIfEmpty().Max());
+        double tokensPerSecond = m.StepTime.TotalSeconds > 0 ? m.Tokens / m.StepTime.TotalSeconds : 0;
+        ctx.Instruments.OnStepDetails(report.LearningRate, m.Tokens, tokensPerSecond, m.GradNorm,
+            [.. m.Ranks.Select(r => new ColmInstruments.RankLast(r.Rank, r.Sketch, r.Compute, r.AllReduce, r.Optimizer, r.PeakMemoryBytes))]);
         ctx.Run.AppendMetrics(new StepRow(m.Step, m.Loss, report.LearningRate, m.Samples, perSecond, elapsed, m.StepTime.TotalSeconds,
             report.PhaseSeconds, perSource, m.Selection.DegenerateFeatures, m.Selection.SmallLeftOut, m.Generation,
-            new TrainerSeconds(m.SlowestSketchSeconds, m.SlowestComputeSeconds, m.SlowestOptimizerSeconds), StepPlanner.Digest(m.Selection)));
+            slowest, StepPlanner.Digest(m.Selection), m.Tokens, tokensPerSecond, m.GradNorm, m.Ranks));
         ctx.Observer.OnStep(report);
     }
 
@@ -121,7 +128,12 @@ public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false)
 
     private void OnCheckpointTaken(CheckpointTaken m)
     {
-        ctx.Run.AppendMetrics(new CheckpointRow(m.Step, Path.GetRelativePath(ctx.Run.Path, m.Checkpoint.Directory)));
+        long bytes = Directory.Exists(m.Checkpoint.Directory)
+            ? new DirectoryInfo(m.Checkpoint.Directory).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length)
+            : 0;
+        ctx.Run.AppendMetrics(new CheckpointRow(m.Step, Path.GetRelativePath(ctx.Run.Path, m.Checkpoint.Directory), bytes, _checkpointPause,
+            _runClock.Elapsed.TotalSeconds));
+        ctx.Instruments.OnCheckpoint(bytes);
         ctx.Run.WriteStatus("running", null, m.Step);
     }
 
@@ -152,7 +164,17 @@ public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false)
     {
         var r = m.Result;
         ctx.Run.PublishAdapter(m.FinalCheckpoint.Adapter);
-        ctx.Run.WriteReport(RunReport.Markdown(ctx, r.Before, r.After, r.Step, r.State));
+        IReadOnlyList<string> pictures = [];
+        try
+        {
+            pictures = RunPictures.Write(ctx.Run, r.Before, r.After);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+        {
+            // The run itself is complete; a picture that cannot be drawn is said, not fatal.
+            ctx.Observer.OnNotice($"the report's pictures could not be drawn: {e.Message}");
+        }
+        ctx.Run.WriteReport(RunReport.Markdown(ctx, r.Before, r.After, r.Step, r.State, pictures));
         ctx.Run.WriteStatus(r.State, null, r.Step);
         ctx.Completion.TrySetResult(r);
     }

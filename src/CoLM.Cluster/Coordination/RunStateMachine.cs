@@ -258,11 +258,11 @@ public sealed partial class RunStateMachine
         if (reported < selection.ExampleIds.Length) weight = weight * reported / Math.Max(1, selection.ExampleIds.Length);
         double loss = reported == 0 ? double.NaN : done.Sum(d => d.Outcome.WeightedLossSum) / Math.Max(1e-12, weight);
         Emit(new PhaseTimed(ColmInstruments.PhaseAllReduce, TimeSpan.FromSeconds(done.Select(d => d.Outcome.AllReduce.TotalSeconds).DefaultIfEmpty().Max())));
+        var ranks = done.Select(d => new RankReport(d.Rank,
+            inProgress.Sketches.TryGetValue(d.Rank, out var sketched) ? sketched.Elapsed.TotalSeconds : 0,
+            d.Outcome.Compute.TotalSeconds, d.Outcome.AllReduce.TotalSeconds, d.Outcome.Optimizer.TotalSeconds, d.Outcome.PeakMemoryBytes));
         Emit(new StepCompleted(step, loss, selection.ExampleIds.Length, _clock.GetElapsedTime(_stepStartedAt), selection, State.Generation,
-            // The slowest trainer's own compute, beside the phase times (which add messaging and waiting).
-            SlowestSketchSeconds: inProgress.Sketches.IsEmpty ? 0 : inProgress.Sketches.Values.Max(x => x.Elapsed.TotalSeconds),
-            SlowestComputeSeconds: done.Select(d => d.Outcome.Compute.TotalSeconds).DefaultIfEmpty().Max(),
-            SlowestOptimizerSeconds: done.Select(d => d.Outcome.Optimizer.TotalSeconds).DefaultIfEmpty().Max()));
+            [.. ranks.OrderBy(r => r.Rank)], done.Sum(d => d.Outcome.Tokens), done.Select(d => d.Outcome.GradNorm).DefaultIfEmpty().Max()));
 
         var train = _s.Train;
         bool evalDue = train.EvalEvery > 0 && step % train.EvalEvery == 0 && step < train.Steps;

@@ -94,8 +94,19 @@ public sealed class HostedNode : IAsyncDisposable
         Func<ColmSettings, int, IDataPlane> dataPlanes, Action<string> shutdown, CancellationToken stop)
     {
         var t = settings.Telemetry;
-        var metrics = TelemetryPipeline.Start(new TelemetryOptions(TelemetryOptions.SplitPrometheus(t.Exporter).PerProcess, "", t.MetricInterval));
         var system = ActorSystem.Create(ClusterAkkaConfig.SystemName, ClusterAkkaConfig.For(node, node.Roles, node.SeedNodes, hocon));
+        TelemetryPipeline metrics;
+        try
+        {
+            // The process-wide exporters (prometheus, otlp), with the runtime's and the process's metrics, named by this node's address.
+            metrics = TelemetryPipeline.Start(new TelemetryOptions(TelemetryOptions.SplitPerProcess(t.Exporter).PerProcess, "", t.MetricInterval,
+                t.OtlpEndpoint, Akka.Cluster.Cluster.Get(system).SelfAddress.ToString(), ProcessMetrics: true));
+        }
+        catch
+        {
+            await system.Terminate();
+            throw;
+        }
         var hosted = new HostedNode(system, metrics);
         try
         {

@@ -174,8 +174,10 @@ public sealed record ClusterSettings(
 }
 
 /// <summary>
-/// colm.telemetry: Exporter is "none" or a comma-separated list of console, file, prometheus;
+/// colm.telemetry: Exporter is "none" or a comma-separated list of console, file, prometheus, otlp
+/// (OtlpEndpoint: where otlp sends; empty for OpenTelemetry's default or OTEL_EXPORTER_OTLP_ENDPOINT);
 /// Http turns on the process's HTTP host (metrics, health, dashboard) at HttpHost:HttpPort.
 /// </summary>
 public sealed record TelemetrySettings(
-    string Exporter, string File, TimeSpan MetricInterval, bool Http = true, string HttpHost = "127.0.0.1", int HttpPort = 9464);
+    string Exporter, string File, TimeSpan MetricInterval, bool Http = true, string HttpHost = "127.0.0.1", int HttpPort = 9464,
+    string OtlpEndpoint = "");

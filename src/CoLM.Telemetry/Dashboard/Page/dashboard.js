@@ -106,9 +106,17 @@
     line("chart-loss", x, [["train loss", steps.map(r => r.loss)]], "loss");
     line("chart-lr", x, [["learning rate", steps.map(r => r.lr)]]);
     line("chart-throughput", x, [["samples/s", steps.map(r => r.samplesPerSecond)]]);
+    line("chart-tokens", x, [["tokens/s", steps.map(r => r.tokensPerSecond ?? null)]]);
+    line("chart-grad-norm", x, [["grad norm", steps.map(r => r.gradNorm ?? null)]]);
     const phases = keysOf(steps.map(r => r.phases), phaseOrder);
     stacked("chart-phases", x, phases, phases.map(p => steps.map(r => (r.phases && r.phases[p]) || 0)), "s");
-    line("chart-trainer", x, ["sketch", "compute", "optimizer"].map(k => [k, steps.map(r => (r.trainerSeconds ? r.trainerSeconds[k] : null))]), "s");
+    const ranks = [...new Set(steps.flatMap(r => (r.ranks || []).map(k => k.rank)))].sort((a, b) => a - b);
+    const perRank = (rank, field) => steps.map(r => {
+      const k = (r.ranks || []).find(q => q.rank === rank);
+      return k ? k[field] : null;
+    });
+    line("chart-ranks", x, [...ranks.map(k => [`compute r${k}`, perRank(k, "compute")]), ...ranks.map(k => [`all-reduce r${k}`, perRank(k, "allReduce")])], "s");
+    line("chart-memory", x, ranks.map(k => [`r${k}`, perRank(k, "peakMemoryBytes").map(v => (v === null ? null : v / 1048576))]), "MiB");
     const sources = keysOf(steps.map(r => r.selected), []);
     stacked("chart-coreset", x, sources, sources.map(s => steps.map(r => (r.selected && r.selected[s]) || 0)), "examples");
     const evalX = state.evals.map(r => r.step);
@@ -132,8 +140,7 @@
     $("generation").textContent = last ? String(last.generation) : "–";
     $("throughput").textContent = last ? last.samplesPerSecond.toFixed(1) : "–";
     $("eta").textContent = eta(step, total, status);
-    const members = state.events.filter(e => e.kind === "membership");
-    $("trainers").textContent = members.length > 0 ? String(members[members.length - 1].trainers) : "–";
+    $("trainers").textContent = last && last.ranks ? String(last.ranks.length) : "–";
     $("freshness").textContent = state.lastRowAt ? new Date(state.lastRowAt).toLocaleTimeString() : "–";
     const error = $("error");
     error.hidden = !(status && status.error);
@@ -151,18 +158,10 @@
     return seconds < 90 ? `${seconds.toFixed(0)} s` : seconds < 5400 ? `${(seconds / 60).toFixed(1)} min` : `${(seconds / 3600).toFixed(1)} h`;
   }
 
-  // The trainers in the run over time, from the membership rows (the count before the first change is inferred from it).
+  // The trainers in the run over time: the ranks that reported each step.
   function drawTrainers() {
-    const members = state.events.filter(e => e.kind === "membership");
-    if (members.length === 0 || state.steps.length === 0) return line("chart-trainers", [], [["trainers", []]]);
-    const first = members[0];
-    const before = first.change === "lost" ? first.trainers + first.ranks.length : first.trainers - first.ranks.length;
-    const xs = [state.steps[0].step];
-    const ys = [before];
-    for (const m of members) { xs.push(m.step); ys.push(m.trainers); }
-    xs.push(state.steps[state.steps.length - 1].step);
-    ys.push(members[members.length - 1].trainers);
-    line("chart-trainers", xs, [["trainers", ys]], "", true);
+    const steps = state.steps.filter(r => r.ranks);
+    line("chart-trainers", steps.map(r => r.step), [["trainers", steps.map(r => r.ranks.length)]], "trainers", true);
   }
 
   function drawEvents() {
@@ -178,10 +177,16 @@
   }
 
   function drawCheckpoints() {
-    const elapsedAt = new Map(state.steps.map(r => [r.step, r.elapsedSeconds]));
-    $("checkpoints").tBodies[0].replaceChildren(...state.checkpoints.map(c =>
-      tableRow([c.step, c.path, elapsedAt.has(c.step) ? `${elapsedAt.get(c.step).toFixed(1)} s` : ""])));
+    const now = state.steps.length > 0 ? state.steps[state.steps.length - 1].elapsedSeconds : 0;
+    $("checkpoints").tBodies[0].replaceChildren(...state.checkpoints.map(c => tableRow([
+      c.step, c.path,
+      c.bytes !== undefined ? `${(c.bytes / 1048576).toFixed(2)} MiB` : "",
+      c.pauseSeconds !== undefined ? `${(c.pauseSeconds * 1000).toFixed(0)} ms` : "",
+      c.elapsedSeconds !== undefined ? `${c.elapsedSeconds.toFixed(1)} s` : "",
+      c.elapsedSeconds !== undefined && status() === "running" ? `${Math.max(0, now - c.elapsedSeconds).toFixed(0)} s` : ""])));
   }
+
+  function status() { return state.status ? state.status.state : ""; }
 
   function tableRow(cells, cls) {
     const tr = document.createElement("tr");
@@ -237,7 +242,7 @@
       width,
       height: 240,
       scales: { x: { time: false } },
-      axes: [{ label: "step" }, { label: unit, size: 60 }],
+      axes: [{ label: "step" }, { label: unit, size: 64, values: (u, splits) => splits.map(tick) }],
       series: [{ label: "step" }, ...series.map((s, i) => ({
         label: s[0],
         stroke: palette[i % palette.length],
@@ -248,6 +253,13 @@
       }))],
     }, data, element);
     charts.set(id, { plot, key });
+  }
+
+  // Small values (a learning rate) keep their digits; others as uPlot would write them.
+  function tick(v) {
+    if (v === null) return "";
+    const a = Math.abs(v);
+    return a !== 0 && (a < 0.01 || a >= 1e6) ? v.toExponential(1) : String(Number(v.toPrecision(4)));
   }
 
   window.addEventListener("resize", () => {
