@@ -22,12 +22,14 @@ public sealed record TelemetryOptions(string Exporter, string FilePath, TimeSpan
     public const string FileExporter = "file";
     public const string PrometheusExporter = "prometheus";
     public const string OtlpExporter = "otlp";
+    /// <summary>TensorBoard event files in the run directory: written by the run's recorder from its rows, not by OpenTelemetry.</summary>
+    public const string TensorBoardExporter = "tensorboard";
     public const string ServiceName = "colm";
 
     /// <summary>The path Prometheus scrapes.</summary>
     public const string PrometheusPath = "/metrics";
 
-    public static readonly IReadOnlyList<string> Exporters = [NoneExporter, ConsoleExporter, FileExporter, PrometheusExporter, OtlpExporter];
+    public static readonly IReadOnlyList<string> Exporters = [NoneExporter, ConsoleExporter, FileExporter, PrometheusExporter, OtlpExporter, TensorBoardExporter];
 
     /// <summary>
     /// Splits an exporter list into the process-wide part (prometheus and otlp: one endpoint or
@@ -38,7 +40,7 @@ public sealed record TelemetryOptions(string Exporter, string FilePath, TimeSpan
     {
         var names = ParseExporters(exporter);
         string[] process = [.. names.Where(n => n is PrometheusExporter or OtlpExporter)];
-        string[] run = [.. names.Where(n => n is not (PrometheusExporter or OtlpExporter))];
+        string[] run = [.. names.Where(n => n is not (PrometheusExporter or OtlpExporter or TensorBoardExporter))];
         return (process.Length == 0 ? NoneExporter : string.Join(",", process), run.Length == 0 ? NoneExporter : string.Join(",", run));
     }
 

@@ -142,6 +142,8 @@ public sealed class TelemetryPipelineTests : IDisposable
         Assert.Equal(["file", "prometheus"], TelemetryOptions.ParseExporters("File, prometheus,file"));
         Assert.Empty(TelemetryOptions.ParseExporters("none"));
         Assert.Equal(("prometheus,otlp", "file,console"), TelemetryOptions.SplitPerProcess("file,prometheus,console,otlp"));
+        // TensorBoard's event files are the run recorder's, in neither OpenTelemetry pipeline.
+        Assert.Equal(("none", "file"), TelemetryOptions.SplitPerProcess("file,tensorboard"));
         Assert.Equal(("none", "file"), TelemetryOptions.SplitPerProcess("file"));
         Assert.Equal(("none", "none"), TelemetryOptions.SplitPerProcess("none"));
     }

@@ -20,6 +20,9 @@ public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false)
     private readonly long _runClockOffsetSteps = ctx.ResumeFrom?.Step ?? 0;
     private readonly Dictionary<string, double> _phaseSeconds = [];
     private double _checkpointPause; // the training pause of the latest checkpoint (the copy, for a background one)
+    private readonly TensorBoardScalars? _tensorboard = TelemetryOptions.ParseExporters(ctx.Settings.Telemetry.Exporter).Contains(TensorBoardScalars.Exporter)
+        ? new TensorBoardScalars(ctx.Run)
+        : null;
     private Activity? _stepSpan;
     private Activity? _phaseSpan;
 
@@ -113,16 +116,20 @@ public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false)
         double tokensPerSecond = m.StepTime.TotalSeconds > 0 ? m.Tokens / m.StepTime.TotalSeconds : 0;
         ctx.Instruments.OnStepDetails(report.LearningRate, m.Tokens, tokensPerSecond, m.GradNorm,
             [.. m.Ranks.Select(r => new ColmInstruments.RankLast(r.Rank, r.Sketch, r.Compute, r.AllReduce, r.Optimizer, r.PeakMemoryBytes))]);
-        ctx.Run.AppendMetrics(new StepRow(m.Step, m.Loss, report.LearningRate, m.Samples, perSecond, elapsed, m.StepTime.TotalSeconds,
+        var row = new StepRow(m.Step, m.Loss, report.LearningRate, m.Samples, perSecond, elapsed, m.StepTime.TotalSeconds,
             report.PhaseSeconds, perSource, m.Selection.DegenerateFeatures, m.Selection.SmallLeftOut, m.Generation,
-            slowest, StepPlanner.Digest(m.Selection), m.Tokens, tokensPerSecond, m.GradNorm, m.Ranks));
+            slowest, StepPlanner.Digest(m.Selection), m.Tokens, tokensPerSecond, m.GradNorm, m.Ranks);
+        ctx.Run.AppendMetrics(row);
+        _tensorboard?.Step(row);
         ctx.Observer.OnStep(report);
     }
 
     private void OnEvaluated(Evaluated m)
     {
         foreach (var (source, score) in m.Report.Sources) ctx.Instruments.OnEvaluated(source, score.Accuracy, score.Loss);
-        ctx.Run.AppendMetrics(new EvalRow(m.Report.Step, _runClock.Elapsed.TotalSeconds, m.Report.MeanAccuracy, m.Report.MeanLoss, m.Report.Sources));
+        var row = new EvalRow(m.Report.Step, _runClock.Elapsed.TotalSeconds, m.Report.MeanAccuracy, m.Report.MeanLoss, m.Report.Sources);
+        ctx.Run.AppendMetrics(row);
+        _tensorboard?.Eval(row);
         ctx.Observer.OnEvaluation(m.Report);
     }
 
@@ -131,8 +138,10 @@ public sealed class RunRecorder(CoordinatorContext ctx, bool takingOver = false)
         long bytes = Directory.Exists(m.Checkpoint.Directory)
             ? new DirectoryInfo(m.Checkpoint.Directory).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length)
             : 0;
-        ctx.Run.AppendMetrics(new CheckpointRow(m.Step, Path.GetRelativePath(ctx.Run.Path, m.Checkpoint.Directory), bytes, _checkpointPause,
-            _runClock.Elapsed.TotalSeconds));
+        var row = new CheckpointRow(m.Step, Path.GetRelativePath(ctx.Run.Path, m.Checkpoint.Directory), bytes, _checkpointPause,
+            _runClock.Elapsed.TotalSeconds);
+        ctx.Run.AppendMetrics(row);
+        _tensorboard?.Checkpoint(row);
         ctx.Instruments.OnCheckpoint(bytes);
         ctx.Run.WriteStatus("running", null, m.Step);
     }
