@@ -27,11 +27,11 @@ public sealed class TensorBoardExporterTests : IDisposable
         var events = ReadRecords(File.ReadAllBytes(file)).Select(Tensorboard.Event.Parser.ParseFrom).ToArray();
         Assert.Equal("brain.Event:2", events[0].FileVersion);
         foreach (var e in events.Where(e => e.Summary is not null))
-        foreach (var v in e.Summary.Value)
-        {
-            if (!scalars.TryGetValue(v.Tag, out var list)) scalars[v.Tag] = list = [];
-            list.Add((e.Step, v.SimpleValue));
-        }
+            foreach (var v in e.Summary.Value)
+            {
+                if (!scalars.TryGetValue(v.Tag, out var list)) scalars[v.Tag] = list = [];
+                list.Add((e.Step, v.SimpleValue));
+            }
 
         var rows = File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
         var steps = rows.Where(r => r.GetProperty("kind").GetString() == "step").ToArray();
