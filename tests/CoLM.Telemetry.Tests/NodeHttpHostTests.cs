@@ -100,6 +100,30 @@ public sealed class NodeHttpHostTests : IDisposable
     }
 
     [Fact]
+    public async Task A_metrics_file_larger_than_one_piece_arrives_whole_and_in_order()
+    {
+        // About 9 MiB: more than two of the feed's 4 MiB pieces, with lines cut at piece boundaries.
+        var padding = new string('x', 300);
+        File.WriteAllLines(Path.Combine(_directory, "metrics.jsonl"),
+            Enumerable.Range(1, 30_000).Select(i => $"{{\"kind\":\"step\",\"step\":{i},\"pad\":\"{padding}\"}}"));
+        var runs = new RunCatalog();
+        runs.Add(new DashboardRun("big", _directory));
+        int port = FreePort.Next();
+        await using var host = await NodeHttpHost.StartAsync(new HttpHostOptions("127.0.0.1", port), null, () => true, runs);
+
+        using var stream = await Client.GetStreamAsync($"http://127.0.0.1:{port}/api/runs/0/events");
+        using var reader = new StreamReader(stream);
+        int expected = 1;
+        while (expected <= 30_000)
+        {
+            var line = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(20)) ?? throw new EndOfStreamException();
+            if (!line.StartsWith("data: {\"kind\"", StringComparison.Ordinal)) continue;
+            Assert.StartsWith($"data: {{\"kind\":\"step\",\"step\":{expected},", line);
+            expected++;
+        }
+    }
+
+    [Fact]
     public async Task The_event_stream_sends_every_row_then_rows_appended_later_and_status_changes()
     {
         string metrics = Path.Combine(_directory, "metrics.jsonl");

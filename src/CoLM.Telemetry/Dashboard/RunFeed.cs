@@ -13,6 +13,9 @@ namespace CoLM.Telemetry.Dashboard;
 public static class RunFeed
 {
     public static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(250);
+    // A long run's file is sent in pieces of this size, one after the other without waiting, so a
+    // page opened late never makes the host hold the whole file in memory at once.
+    private const int MaxChunkBytes = 4 << 20;
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
 
     public static async Task StreamAsync(DashboardRun run, HttpResponse response, CancellationToken stop)
@@ -31,7 +34,7 @@ public static class RunFeed
             while (!stop.IsCancellationRequested)
             {
                 var events = new StringBuilder();
-                offset = ReadNewLines(metrics, offset, partial, line => events.Append("event: row\ndata: ").Append(line).Append("\n\n"));
+                (offset, bool more) = ReadNewLines(metrics, offset, partial, line => events.Append("event: row\ndata: ").Append(line).Append("\n\n"));
                 if (ReadAll(statusFile) is { } status && status != lastStatus)
                 {
                     lastStatus = status;
@@ -44,7 +47,7 @@ public static class RunFeed
                     await response.Body.FlushAsync(stop);
                     quiet.Restart();
                 }
-                await Task.Delay(Poll, stop);
+                if (!more) await Task.Delay(Poll, stop);
             }
         }
         catch (OperationCanceledException)
@@ -58,9 +61,9 @@ public static class RunFeed
     /// <paramref name="emit"/>, a trailing partial line (bytes, so a character cut in two is
     /// never decoded in halves) waits in <paramref name="pending"/> for the next read.
     /// </summary>
-    private static long ReadNewLines(string path, long offset, MemoryStream pending, Action<string> emit)
+    private static (long Offset, bool More) ReadNewLines(string path, long offset, MemoryStream pending, Action<string> emit)
     {
-        if (!File.Exists(path)) return offset;
+        if (!File.Exists(path)) return (offset, false);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         if (stream.Length < offset)
         {
@@ -69,17 +72,20 @@ public static class RunFeed
             pending.SetLength(0);
         }
         stream.Seek(offset, SeekOrigin.Begin);
-        stream.CopyTo(pending);
-        offset = stream.Position;
+        var chunk = new byte[(int)Math.Min(MaxChunkBytes, stream.Length - offset)];
+        stream.ReadExactly(chunk);
+        pending.Write(chunk);
+        offset += chunk.Length;
+        bool more = offset < stream.Length;
         var bytes = pending.GetBuffer().AsSpan(0, (int)pending.Length);
         int end = bytes.LastIndexOf((byte)'\n');
-        if (end < 0) return offset;
+        if (end < 0) return (offset, more);
         foreach (var line in Encoding.UTF8.GetString(bytes[..end]).Split('\n'))
             if (line.Trim().Length > 0) emit(line.TrimEnd('\r'));
         var rest = bytes[(end + 1)..].ToArray();
         pending.SetLength(0);
         pending.Write(rest);
-        return offset;
+        return (offset, more);
     }
 
     private static string? ReadAll(string path)
