@@ -53,7 +53,9 @@ public static class ChaosBenchmark
         ];
 
         Console.WriteLine($"colm bench chaos: {n} node processes, each with the coordinator and trainer roles; run in {root}/chaos");
-        await using var nodes = LocalNodes.Start(n, cl.ConfigFiles, sets, echo: false, allRoles: true);
+        // Node i's HTTP host on the configured port + i (a restarted node gets its own port back).
+        int httpPort = Cluster.Configuration.SettingsReader.Read(RunPlan.Layer(null, cl.ConfigFiles, sets)).Telemetry.HttpPort;
+        await using var nodes = LocalNodes.Start(n, cl.ConfigFiles, sets, echo: false, httpPort, allRoles: true);
         using var end = CancellationTokenSource.CreateLinkedTokenSource(stop);
         string? runPath = null;
         var run = ClusterRunClient.RunAsync(new ClusterSubmission(nodes.Seed, cl.ConfigFiles, sets, null, n), SilentObserver.Instance,

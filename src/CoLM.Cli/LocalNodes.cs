@@ -18,6 +18,7 @@ public sealed class LocalNodes : IAsyncDisposable
     private IReadOnlyList<string> _sets = [];
     private bool _allRoles;
     private int _coordinators = 1;
+    private int _httpPort = 9464;
 
     private LocalNodes(int[] ports) => Ports = ports;
 
@@ -32,14 +33,13 @@ public sealed class LocalNodes : IAsyncDisposable
     public static LocalNodes Start(int n, IReadOnlyList<string> configFiles, IReadOnlyList<string> sets, bool echo, int httpPort = 9464,
         bool allRoles = false, int coordinators = 1)
     {
-        var nodes = new LocalNodes(FreePorts(n)) { _configFiles = configFiles, _sets = sets, _allRoles = allRoles, _coordinators = coordinators };
+        var nodes = new LocalNodes(FreePorts(n)) { _configFiles = configFiles, _sets = sets, _allRoles = allRoles, _coordinators = coordinators, _httpPort = httpPort };
         try
         {
             for (int i = 0; i < n; i++)
             {
                 string roles = nodes.RolesOf(i);
-                string[] nodeSets = [.. sets, $"colm.telemetry.http-port={httpPort + i}"];
-                nodes._processes.Add(nodes.StartNode(i, nodes.Ports[i], nodes.Ports[0], roles, configFiles, nodeSets, echo));
+                nodes._processes.Add(nodes.StartNode(i, nodes.Ports[i], nodes.Ports[0], roles, configFiles, nodes.SetsOf(i), echo));
             }
             return nodes;
         }
@@ -49,6 +49,9 @@ public sealed class LocalNodes : IAsyncDisposable
             throw;
         }
     }
+
+    // Each node its own HTTP port (one per process on this machine), the same one when it is started again.
+    private string[] SetsOf(int node) => [.. _sets, $"colm.telemetry.http-port={_httpPort + node}"];
 
     private string RolesOf(int node) =>
         Ports.Count == 1 || _allRoles ? "coordinator,trainer" : node == 0 ? "coordinator" : node < _coordinators ? "coordinator,trainer" : "trainer";
@@ -71,7 +74,7 @@ public sealed class LocalNodes : IAsyncDisposable
     {
         if (!_processes[node].HasExited) throw new InvalidOperationException($"node {node} is still running");
         _processes[node].Dispose();
-        _processes[node] = StartNode(node, Ports[node], Ports[via], RolesOf(node), _configFiles, _sets, echo: false);
+        _processes[node] = StartNode(node, Ports[node], Ports[via], RolesOf(node), _configFiles, SetsOf(node), echo: false);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]

@@ -17,8 +17,10 @@ public sealed class ChaosTests : IDisposable
     public async Task Four_faults_on_four_nodes_lose_no_step_and_every_lost_node_rejoins()
     {
         var report = Path.Combine(_tiny.Root, "chaos.md");
+        // Every node with its HTTP host, as a user's would be: a node started again must get its own port back.
         var outcome = await ColmProcess.RunAsync(_tiny.Root, ["bench", "chaos", "--out", report,
-            .. TinyRun.SetArgs([.. TinyRun.TinySets, "colm.train.checkpoint-every=20", "colm.train.checksum-every=1"])])
+            .. TinyRun.SetArgs([.. TinyRun.TinySets, "colm.train.checkpoint-every=20", "colm.train.checksum-every=1",
+                "colm.telemetry.http=on", $"colm.telemetry.http-port={LocalMachine.FreePort()}"])])
             .WaitAsync(TimeSpan.FromMinutes(12));
 
         Assert.True(outcome.ExitCode == 0, $"exit {outcome.ExitCode}\n{outcome.Stdout}\n{outcome.Stderr}");

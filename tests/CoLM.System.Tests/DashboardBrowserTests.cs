@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Playwright;
 
@@ -31,7 +29,7 @@ public sealed class DashboardBrowserTests : IDisposable
     [RequiresChromiumFact]
     public async Task The_live_page_draws_the_runs_rows_as_they_come_and_matches_metrics_jsonl_afterwards()
     {
-        int port = FreePort();
+        int port = LocalMachine.FreePort();
         const int SigInt = 2;
         int pid = 0;
         var train = ColmProcess.RunAsync(_tiny.Root, p => pid = p, ["train", "--quiet", .. TinyRun.SetArgs(_tiny.Sets("watched",
@@ -64,7 +62,7 @@ public sealed class DashboardBrowserTests : IDisposable
         Assert.True(outcome.ExitCode == 130, $"exit {outcome.ExitCode}\n{outcome.Stderr}");
 
         // Afterwards: the same page from the run directory holds exactly the rows of metrics.jsonl.
-        int offlinePort = FreePort();
+        int offlinePort = LocalMachine.FreePort();
         int dashboardPid = 0;
         var dashboard = ColmProcess.RunAsync(_tiny.Root, p => dashboardPid = p, ["dashboard", run, "--set", $"colm.telemetry.http-port={offlinePort}"]);
         try
@@ -85,7 +83,7 @@ public sealed class DashboardBrowserTests : IDisposable
                 await offline.Locator("#checkpoints tbody tr").CountAsync());
             Assert.Empty(offlineProblems);
             // The screenshot in docs/ is of this real run (the README shows it).
-            await offline.ScreenshotAsync(new() { Path = Path.Combine(RepoRoot(), "docs", "dashboard.png"), FullPage = true });
+            await offline.ScreenshotAsync(new() { Path = Path.Combine(LocalMachine.RepoRoot(), "docs", "dashboard.png"), FullPage = true });
         }
         finally
         {
@@ -168,19 +166,5 @@ public sealed class DashboardBrowserTests : IDisposable
             await Task.Delay(200);
         }
         throw new TimeoutException($"colm dashboard did not answer on port {port}");
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CoLM.Cluster.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("the repository root (CoLM.Cluster.sln) is not above the test binaries");
     }
 }

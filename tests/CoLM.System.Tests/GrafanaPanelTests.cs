@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 
 namespace CoLM.System.Tests;
@@ -33,7 +31,7 @@ public sealed class GrafanaPanelTests : IDisposable
     [RequiresPrometheusFact]
     public async Task Every_panel_query_returns_series_from_a_real_prometheus_scraping_a_real_run()
     {
-        var dashboard = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoRoot(), "deploy", "grafana", "dashboards", "colm.json"))).RootElement;
+        var dashboard = JsonDocument.Parse(File.ReadAllText(Path.Combine(LocalMachine.RepoRoot(), "deploy", "grafana", "dashboards", "colm.json"))).RootElement;
         var queries = dashboard.GetProperty("panels").EnumerateArray()
             .SelectMany(p => p.GetProperty("targets").EnumerateArray().Select(t => (Title: p.GetProperty("title").GetString()!, Expr: t.GetProperty("expr").GetString()!)))
             .Concat(dashboard.GetProperty("templating").GetProperty("list").EnumerateArray()
@@ -42,7 +40,7 @@ public sealed class GrafanaPanelTests : IDisposable
             .ToArray();
         Assert.True(queries.Length >= 20, $"{queries.Length} queries");
 
-        int metricsPort = FreePort(), apiPort = FreePort();
+        int metricsPort = LocalMachine.FreePort(), apiPort = LocalMachine.FreePort();
         const int SigInt = 2;
         int pid = 0;
         var train = ColmProcess.RunAsync(_tiny.Root, p => pid = p, ["train", "--quiet", .. TinyRun.SetArgs(_tiny.Sets("scraped",
@@ -108,19 +106,5 @@ public sealed class GrafanaPanelTests : IDisposable
         int open = query.IndexOf('(') + 1;
         int comma = query.LastIndexOf(',');
         return query[open..comma].Trim();
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CoLM.Cluster.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("the repository root (CoLM.Cluster.sln) is not above the test binaries");
     }
 }
