@@ -214,18 +214,23 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         // takes over after this one's node is lost continues from exactly here.
         if (_ctx.RunId.Length > 0 && HasStandby())
         {
+            // Checked before the write too, so a superseded coordinator does not overwrite its successor's entries.
+            if (StopIfSuperseded()) return;
             Journal(sends);
-            if (RunJournal.IsSuperseded(_ctx.Run, _ctx.RunId, _epoch))
-            {
-                // Taken over while cut off (frozen, partitioned): the successor goes on; this one must not send another word.
-                _superseded = true;
-                _log.Error($"coordinator of epoch {_epoch} on {Akka.Cluster.Cluster.Get(Context.System).SelfAddress}: a coordinator of a newer epoch " +
-                           "has taken the run over; this one stops sending");
-                Context.Stop(Self);
-                return;
-            }
+            if (StopIfSuperseded()) return;
         }
         foreach (var m in sends) Send(_trainers[m.Trainer], m.Message);
+    }
+
+    /// <summary>Taken over while cut off (frozen, partitioned): the successor goes on; this one must not send another word.</summary>
+    private bool StopIfSuperseded()
+    {
+        if (!RunJournal.IsSuperseded(_ctx.Run, _ctx.RunId, _epoch)) return false;
+        _superseded = true;
+        _log.Error($"coordinator of epoch {_epoch} on {Akka.Cluster.Cluster.Get(Context.System).SelfAddress}: a coordinator of a newer epoch " +
+                   "has taken the run over; this one stops sending");
+        Context.Stop(Self);
+        return true;
     }
 
     /// <summary>

@@ -31,8 +31,11 @@ public static class ClusterRunClient
         // The client's own settings (hostname, timeouts) come from the same layers as the run.
         var clientSettings = ClientSettings(submission);
         var c = clientSettings.Cluster with { Port = 0, SeedNodes = [submission.SeedNode] };
+        // The same layers as the nodes' (akka.* settings included): a member whose split-brain
+        // resolver or failure detector is timed differently from the others' can be the leader
+        // that decides for all of them.
         var system = ActorSystem.Create(ClusterAkkaConfig.SystemName,
-            ClusterAkkaConfig.For(c, ["client"], c.SeedNodes, Configuration.HoconSources.Defaults()));
+            ClusterAkkaConfig.For(c, ["client"], c.SeedNodes, RunPlan.Layer(null, submission.ConfigFiles, submission.Sets)));
         try
         {
             var cluster = Akka.Cluster.Cluster.Get(system);
