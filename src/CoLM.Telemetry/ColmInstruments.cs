@@ -46,8 +46,7 @@ public sealed class ColmInstruments : IDisposable
     private readonly ConcurrentDictionary<string, double> _evalAccuracy = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, double> _evalLoss = new(StringComparer.Ordinal);
     private long _lastStep = -1;
-    private const long NoLoss = long.MinValue;
-    private long _lastLoss = NoLoss; // the latest step's loss, as its bits (read by the gauge on another thread)
+    private volatile Latest? _lastLoss; // the latest step's loss, null before the first (read by the gauge on another thread)
     private volatile StepLast? _stepLast;
     private long _checkpointAt; // Stopwatch timestamp of the latest sealed checkpoint, 0 before the first
     private long _checkpointBytes;
@@ -55,6 +54,8 @@ public sealed class ColmInstruments : IDisposable
 
     /// <summary>The latest step's learning rate, gradient norm and tokens per second, read by their gauges.</summary>
     private sealed record StepLast(double LearningRate, double GradNorm, double TokensPerSecond);
+
+    private sealed record Latest(double Value);
 
     /// <summary>One rank's own times in the latest step and its process's peak memory (tag rank on each gauge).</summary>
     public sealed record RankLast(int Rank, double Sketch, double Compute, double AllReduce, double Optimizer, long PeakMemoryBytes);
@@ -132,7 +133,7 @@ public sealed class ColmInstruments : IDisposable
         _stepDuration.Record(duration.TotalSeconds, Run);
         _trainSamples.Add(samples, Run);
         Interlocked.Exchange(ref _lastStep, step);
-        Interlocked.Exchange(ref _lastLoss, BitConverter.DoubleToInt64Bits(loss));
+        _lastLoss = new Latest(loss);
     }
 
     /// <summary>A checkpoint of <paramref name="bytes"/> was sealed now.</summary>
@@ -225,8 +226,7 @@ public sealed class ColmInstruments : IDisposable
 
     private IEnumerable<Measurement<double>> ReadLastLoss()
     {
-        long bits = Interlocked.Read(ref _lastLoss);
-        if (bits != NoLoss) yield return new Measurement<double>(BitConverter.Int64BitsToDouble(bits), Run);
+        if (_lastLoss is { } last) yield return new Measurement<double>(last.Value, Run);
     }
 
     private IEnumerable<Measurement<long>> ReadLastStep()
