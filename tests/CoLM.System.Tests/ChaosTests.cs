@@ -20,10 +20,7 @@ public sealed class ChaosTests : IDisposable
         // Every node with its HTTP host, as a user's would be: a node started again must get its own port back.
         var outcome = await ColmProcess.RunAsync(_tiny.Root, ["bench", "chaos", "--out", report,
             .. TinyRun.SetArgs([.. TinyRun.TinySets, "colm.train.checkpoint-every=20", "colm.train.checksum-every=1",
-                "colm.telemetry.http=on", $"colm.telemetry.http-port={LocalMachine.FreePort()}",
-                // Five processes on two cores beside other test assemblies: a member starved for 3 s (Akka's
-                // default pause) must not be taken for lost, or the test tests the machine's load.
-                "akka.cluster.failure-detector.acceptable-heartbeat-pause=8s"])])
+                "colm.telemetry.http=on", $"colm.telemetry.http-port={LocalMachine.FreePort()}"])])
             .WaitAsync(TimeSpan.FromMinutes(12));
 
         Assert.True(outcome.ExitCode == 0, $"exit {outcome.ExitCode}\n{outcome.Stdout}\n{outcome.Stderr}");
